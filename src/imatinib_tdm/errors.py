@@ -1,0 +1,96 @@
+"""Every exception the package raises, in one place.
+
+Errors keep structured fields (so a caller can act on them) and build their message from them; they
+pickle, so they survive being sent between worker processes. Clinical caveats are *not* exceptions:
+they are findings in results. Exceptions here mean "this input cannot be used" or "this computation
+could not be done".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "CaseError",
+    "EstimationError",
+    "KnowledgeBaseError",
+    "MissingCovariateError",
+    "ModelDefinitionError",
+    "ModelDomainError",
+    "NoFeasibleDoseError",
+    "TdmError",
+    "UnitError",
+    "UnknownModelError",
+]
+
+
+class TdmError(Exception):
+    """Base class of every error raised by imatinib_tdm."""
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_error, (type(self), self.message, self.fields))
+
+
+def _rebuild_error(cls: type[TdmError], message: str, fields: dict[str, Any]) -> TdmError:
+    error = cls.__new__(cls)
+    TdmError.__init__(error, message, **fields)
+    return error
+
+
+class CaseError(TdmError, ValueError):
+    """A case (patient, doses, samples) is inconsistent or implausible.
+
+    ``field`` names the offending field (dotted path, e.g. ``samples[0].time``) when known.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, **fields: Any) -> None:
+        super().__init__(message, field=field, **fields)
+        self.field = field
+
+
+class UnitError(TdmError, ValueError):
+    """A unit is unknown, or a conversion between two units is not possible."""
+
+
+class ModelDefinitionError(TdmError, ValueError):
+    """A population PK model definition (built-in or custom file) is invalid."""
+
+
+class UnknownModelError(TdmError, KeyError):
+    """No model with the requested id exists in the library."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.message
+
+
+class MissingCovariateError(TdmError, ValueError):
+    """A model needs covariates that were not given. ``missing`` lists all of them."""
+
+    def __init__(self, message: str, *, missing: Sequence[str] = (), **fields: Any) -> None:
+        super().__init__(message, missing=list(missing), **fields)
+        self.missing = list(missing)
+
+
+class ModelDomainError(TdmError, ValueError):
+    """A covariate lies outside a model's hard domain (where the model must not be used)."""
+
+
+class EstimationError(TdmError, RuntimeError):
+    """An estimation could not start or did not converge."""
+
+
+class NoFeasibleDoseError(TdmError, ValueError):
+    """No candidate regimen satisfies the constraints."""
+
+
+class KnowledgeBaseError(TdmError, ValueError):
+    """A knowledge-base file is invalid (e.g. an entry without a source)."""
