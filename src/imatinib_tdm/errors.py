@@ -43,6 +43,8 @@ class TdmError(Exception):
 def _rebuild_error(cls: type[TdmError], message: str, fields: dict[str, Any]) -> TdmError:
     error = cls.__new__(cls)
     TdmError.__init__(error, message, **fields)
+    for name, value in fields.items():  # subclass attributes such as CaseError.field
+        setattr(error, name, value)
     return error
 
 

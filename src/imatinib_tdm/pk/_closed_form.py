@@ -184,9 +184,9 @@ def _recursive_zero_order(
     last = _last_dose_index(doses.times_h, times)
     k = 0
     while True:
-        j = last - k
-        valid = j >= 0
-        j_safe = np.maximum(j, 0)
+        dose_index = last - k
+        valid = dose_index >= 0
+        j_safe = np.maximum(dose_index, 0)
         since = times - doses.times_h[j_safe]
         running = valid & (since < d1[:, None])
         if not np.any(running):
@@ -238,13 +238,15 @@ def _superpose_transit(
     disp2 = disp.reshape((n_patients, 1))
     ktr, n = params.ktr_per_h[:, None], params.n_transit[:, None]
     total = np.zeros(times.shape)
-    for j in range(doses.n_doses):
-        since = times - doses.times_h[j]
-        after = since > 0
-        s = np.where(after, since, 0.0)
-        ka_j = ka[:, j : j + 1]
-        response = transit_central_amount(disp2, ka_j, ktr, n, s)
-        total = total + np.where(after, amounts[:, j : j + 1] * response, 0.0)
+    # Coincident rates give inf/nan in the partial fractions; those rows are replaced below.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for j in range(doses.n_doses):
+            since = times - doses.times_h[j]
+            after = since > 0
+            s = np.where(after, since, 0.0)
+            ka_j = ka[:, j : j + 1]
+            response = transit_central_amount(disp2, ka_j, ktr, n, s)
+            total = total + np.where(after, amounts[:, j : j + 1] * response, 0.0)
     result = total / disp2.v_l
     coincident = np.any(has_coincident_rates(disp2, ka), axis=1)
     if np.any(coincident):
@@ -252,9 +254,11 @@ def _superpose_transit(
         from imatinib_tdm.pk._ode import integrate_ode
 
         rows = np.flatnonzero(coincident)
-        for row in rows:
+        for row in rows.tolist():
             result[row] = integrate_ode(
-                structure, params.take(np.array([row])), _row_doses(doses, amounts, row),
+                structure,
+                params.take(np.array([row])),
+                _row_doses(doses, amounts, row),
                 times[row],
             )[0]
     return result

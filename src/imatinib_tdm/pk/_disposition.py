@@ -78,7 +78,9 @@ def make_disposition(n_compartments: int, params: PKParameters) -> Disposition:
     return Disposition(2, k10, k12, k21, alpha, beta, params.v_l)
 
 
-def input_response(disp: Disposition, x: FloatArray, t: FloatArray) -> tuple[FloatArray, FloatArray]:
+def input_response(
+    disp: Disposition, x: FloatArray, t: FloatArray
+) -> tuple[FloatArray, FloatArray]:
     """(central, peripheral) amounts at ``t`` after an input of rate ``exp(-x·s)`` into central.
 
     ``x`` (1/h) is the input's decay rate: ka for a first-order depot holding one unit (then
@@ -107,12 +109,13 @@ def decay(
 
 
 def solve_periodic(
-    disp: Disposition, central: FloatArray, peripheral: FloatArray, tau: FloatArray
+    disp: Disposition, central: FloatArray, peripheral: FloatArray, tau: FloatArray | float
 ) -> tuple[FloatArray, FloatArray]:
     """Solve ``x = M(tau)·x + v`` for x, where M is the free-decay propagator over ``tau`` hours.
 
     Used for steady state: ``v`` is what one dosing interval adds, x the periodic state.
     """
+    tau = np.asarray(tau, dtype=np.float64)
     if disp.n_compartments == 1:
         return central / one_minus_exp(disp.alpha * tau), np.zeros(np.broadcast(central, tau).shape)
     e_alpha = np.exp(-disp.alpha * tau)

@@ -31,8 +31,9 @@ def conv2(a: FloatArray, b: FloatArray, t: FloatArray) -> FloatArray:
     lo = np.minimum(a, b)
     gap = np.abs(a - b) * t
     # (1 - exp(-gap))/gap is the relative decay of the faster exponential; stable through expm1.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(gap > 0.0, -np.expm1(-gap) / np.where(gap > 0.0, gap, 1.0), 1.0)
+    numerator = one_minus_exp(gap)
+    ratio = np.ones(numerator.shape)
+    np.divide(numerator, gap, out=ratio, where=gap > 0.0)
     return np.asarray(np.exp(-lo * t) * t * ratio, dtype=np.float64)
 
 

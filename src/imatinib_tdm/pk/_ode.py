@@ -62,11 +62,20 @@ def integrate_ode(
     n_patients, n_doses = params.n_patients, doses.n_doses
     amounts = doses.amounts_for(n_patients)
     out = np.zeros((n_patients, times.size))
+    # the integrator wants strictly increasing output times
+    unique_times, position = np.unique(times, return_inverse=True)
     for row in range(n_patients):
         out[row] = _integrate_one(
-            structure, params, row, doses.times_h, amounts[row], times, rtol, atol,
+            structure,
+            params,
+            row,
+            doses.times_h,
+            amounts[row],
+            unique_times,
+            rtol,
+            atol,
             transit_as_chain,
-        )
+        )[position]
     del n_doses
     return out
 
@@ -107,7 +116,7 @@ def _integrate_one(
     chain = absorption is Absorption.TRANSIT and transit_as_chain
     if chain and abs(n_tr - round(n_tr)) > 1e-12:
         raise ValueError("transit_as_chain needs an integer n_transit")
-    n_chain = int(round(n_tr)) + 1 if chain else 0
+    n_chain = round(n_tr) + 1 if chain else 0
 
     # layout: [depots (n_doses), central, peripheral, chain (n_doses * n_chain)]
     i_c, i_p = n_doses, n_doses + 1
@@ -169,15 +178,22 @@ def _integrate_one(
         mask = (times >= start) & ((times <= end) if last else (times < end))
         if end > start:
             sol = solve_ivp(
-                rhs, (start, end), y, method="DOP853", rtol=rtol, atol=atol,
+                rhs,
+                (start, end),
+                y,
+                method="DOP853",
+                rtol=rtol,
+                atol=atol,
                 t_eval=times[mask] if np.any(mask) else None,
             )
             if not sol.success:
                 raise RuntimeError(f"ODE integration failed: {sol.message}")
             if np.any(mask):
                 result[mask] = sol.y[i_c] / v
-            y = sol.y[:, -1] if not np.any(mask) or sol.t[-1] == end else _advance(
-                rhs, sol.y[:, -1], sol.t[-1], end, rtol, atol
+            y = (
+                sol.y[:, -1]
+                if not np.any(mask) or sol.t[-1] == end
+                else _advance(rhs, sol.y[:, -1], sol.t[-1], end, rtol, atol)
             )
         elif np.any(mask):
             result[mask] = y[i_c] / v
@@ -189,7 +205,7 @@ def _advance(
 ) -> FloatArray:
     if t1 <= t0:
         return y
-    sol = solve_ivp(rhs, (t0, t1), y, method="DOP853", rtol=rtol, atol=atol)  # type: ignore[arg-type]
+    sol = solve_ivp(rhs, (t0, t1), y, method="DOP853", rtol=rtol, atol=atol)
     if not sol.success:
         raise RuntimeError(f"ODE integration failed: {sol.message}")
     return np.asarray(sol.y[:, -1], dtype=np.float64)

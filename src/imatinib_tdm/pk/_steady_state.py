@@ -83,7 +83,12 @@ def predict_steady_state(
     if not np.isfinite(tau) or tau <= 0:
         raise CaseError(f"interval_h must be > 0 h, got {interval_h!r}", field="interval_h")
     times = np.atleast_1d(np.asarray(times_after_dose_h, dtype=np.float64))
-    if times.ndim != 1 or np.any(times < 0) or np.any(times > tau) or not np.all(np.isfinite(times)):
+    if (
+        times.ndim != 1
+        or np.any(times < 0)
+        or np.any(times > tau)
+        or not np.all(np.isfinite(times))
+    ):
         raise CaseError(
             f"times_after_dose_h must lie within the dosing interval [0, {tau:g}] h",
             field="times_after_dose_h",
@@ -127,6 +132,8 @@ def _first_order(
     depot_after_dose = given / one_minus_exp(ka * tau)
     rc, rp = input_response(disp, ka, np.full(ka.shape, tau))
     c0, p0 = solve_periodic(disp, depot_after_dose * ka * rc, depot_after_dose * ka * rp, tau)
+    if not np.any(since):  # troughs without lag: the periodic state itself (the common case)
+        return np.broadcast_to(c0, np.broadcast_shapes(c0.shape, since.shape))
     c_t, _ = decay(disp, c0, p0, since)
     rc_t, _ = input_response(disp, ka, since)
     return c_t + depot_after_dose * ka * rc_t
@@ -163,10 +170,12 @@ def _transit(
     assert params.ka_per_h is not None and params.ktr_per_h is not None
     assert params.n_transit is not None
     ka, ktr, n = params.ka_per_h[:, None], params.ktr_per_h[:, None], params.n_transit[:, None]
-    rates, coefficients = central_exponentials(disp, ka)
     total = np.zeros(np.broadcast(since, ka).shape)
-    for x, coefficient in zip(rates, coefficients, strict=True):
-        total = total + coefficient * _periodic_gamma_exp(x, ktr, n, tau, since)
+    # Coincident rates give inf/nan in the partial fractions; those rows are replaced below.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        rates, coefficients = central_exponentials(disp, ka)
+        for x, coefficient in zip(rates, coefficients, strict=True):
+            total = total + coefficient * _periodic_gamma_exp(x, ktr, n, tau, since)
     result = given * total
     coincident = has_coincident_rates(disp, ka)[:, 0]
     if np.any(coincident):
@@ -200,7 +209,9 @@ def _periodic_gamma_exp(
         term = np.where(split, -tail, direct)
         total = total + term
         scale = np.maximum(np.abs(total), np.abs(geometric))
-        if np.all(np.abs(term) <= _TAIL_TOLERANCE * np.maximum(scale, 1e-300)) and j > 0:
+        # non-finite terms come from coincident rates, whose rows the caller recomputes
+        settled = (np.abs(term) <= _TAIL_TOLERANCE * np.maximum(scale, 1e-300)) | ~np.isfinite(term)
+        if np.all(settled) and j > 0:
             return np.asarray(total, dtype=np.float64)
         j += 1
         if j > 100_000:  # pragma: no cover - would need ktr·τ absurdly small
@@ -229,6 +240,8 @@ def _transit_by_summing_ode(
         n_past = int(np.ceil(40.0 / (slowest * tau))) + 2  # e^{-40}: below 1e-17
         times = (since[row][None, :] + tau * np.arange(n_past)[:, None]).ravel()
         single = integrate_ode(structure, sub, DoseHistory.create([0.0], [1.0]), times)
-        out[k] = given[k] * single.reshape(n_past, -1).sum(axis=0) / float(sub.bioavailability_frac[0])
+        out[k] = (
+            given[k] * single.reshape(n_past, -1).sum(axis=0) / float(sub.bioavailability_frac[0])
+        )
     # integrate_ode returns concentration; convert back to amount for the caller.
     return out * make_disposition(structure.n_compartments, params.take(rows)).v_l[:, None]

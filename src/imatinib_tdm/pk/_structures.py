@@ -38,7 +38,7 @@ class Absorption(enum.Enum):
     ZERO_ORDER = "zero_order"
     """Constant-rate input into the central compartment over ``d1_h`` hours."""
     TRANSIT = "transit"
-    """Savic transit chain (``n_transit`` compartments, rate ``ktr_per_h``) into a depot, then ``ka``.
+    """Savic transit chain (``n_transit`` compartments at ``ktr_per_h``) into a depot, then ka.
 
     The dose enters the first of ``n_transit + 1`` compartments in series, each emptying at
     ``ktr_per_h``; the last one feeds the depot. The depot input rate for a dose D is
@@ -173,9 +173,10 @@ class PKParameters:
                     )
                 n_patients = arr.shape[0]
             arrays[name] = arr
-        for name, arr in arrays.items():
-            if arr is not None and arr.shape[0] == 1 and n_patients > 1:
-                arrays[name] = np.broadcast_to(arr, (n_patients, *arr.shape[1:])).copy()
+        for name, value_array in arrays.items():
+            if value_array is not None and value_array.shape[0] == 1 and n_patients > 1:
+                shape = (n_patients, *value_array.shape[1:])
+                arrays[name] = np.broadcast_to(value_array, shape).copy()
         return cls(**arrays)  # type: ignore[arg-type]
 
     @property
@@ -204,7 +205,7 @@ class PKParameters:
             f.name: (None if getattr(self, f.name) is None else getattr(self, f.name)[rows])
             for f in fields(self)
         }
-        return PKParameters(**values)
+        return PKParameters(**values)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def gamma_exp_convolution(
             result[large] = np.exp(log_factor) * special.gammainc(nl + 1.0, zl)
         small = ~large & (t > 0.0)
         if np.any(small):
-            xs, ks, ns, ts, zs = x[small], ktr[small], n[small], t[small], z[small]
+            ks, ns, ts, zs = ktr[small], n[small], t[small], z[small]
             log_front = (ns + 1.0) * np.log(ks * ts) - ks * ts - special.gammaln(ns + 2.0)
             result[small] = np.exp(log_front) * special.hyp1f1(1.0, ns + 2.0, zs)
     return result
