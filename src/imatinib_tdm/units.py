@@ -30,10 +30,10 @@ __all__ = [
 ]
 
 # Imatinib free base: 493.6 g/mol, i.e. 493.6 ng/mL = 1 umol/L. Source: Blood figure legend
-# commonly cited as Picard S et al., Blood 2007 ("in-vitro target 493.6 ng/mL (1 umol/L)"),
-# reference R3 of the project clinical knowledge base; Tucuxi's drug file uses 493.603. Plasma
-# assays report the free base; the mesylate salt (589.7 g/mol) is the tablet's salt form and must
-# NOT be used here.
+# commonly cited as Picard S et al., Blood 2007 ("in-vitro target 493.6 ng/mL (1 umol/L)"; the
+# figure page, ashpublications.com view-large/figure/6877080, does not show authors or year);
+# Tucuxi's drug file uses 493.603. Plasma assays report the free base; the mesylate salt
+# (589.7 g/mol) is the tablet's salt form and must NOT be used here.
 IMATINIB_FREE_BASE_MOLAR_MASS_G_PER_MOL = 493.6
 
 

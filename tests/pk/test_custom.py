@@ -11,7 +11,7 @@ import yaml
 
 from imatinib_tdm.errors import ModelDefinitionError
 from imatinib_tdm.pk._custom import load_model_file, parse_model_text
-from imatinib_tdm.pk._model import typical_parameters
+from imatinib_tdm.pk._individual import typical_parameters
 from imatinib_tdm.pk.library import get_model, load_models, model_file_path
 
 WIDMER_TOML = '''

@@ -15,20 +15,20 @@ from imatinib_tdm.errors import (
     ModelDomainError,
     UnknownModelError,
 )
+from imatinib_tdm.pk._covariates import check_covariates, required_covariates, resolve_covariates
+from imatinib_tdm.pk._individual import (
+    individual_parameters,
+    sample_etas,
+    sample_kappas,
+    typical_parameters,
+)
 from imatinib_tdm.pk._model import (
     DomainKind,
     DomainWarningKind,
     ResidualErrorKind,
     ResidualErrorModel,
-    check_covariates,
-    create_model,
-    individual_parameters,
-    required_covariates,
-    resolve_covariates,
-    sample_etas,
-    sample_kappas,
-    typical_parameters,
 )
+from imatinib_tdm.pk._model_spec import create_model
 from imatinib_tdm.pk._structures import Absorption
 from imatinib_tdm.pk.library import get_model, list_model_ids, list_models, load_models
 

@@ -11,13 +11,10 @@ pytest.importorskip("imatinib_tdm.pk._steady_state")
 from imatinib_tdm.errors import ModelDefinitionError
 from imatinib_tdm.pk import _simulation
 from imatinib_tdm.pk._closed_form import predict_concentrations
-from imatinib_tdm.pk._model import (
-    DomainWarningKind,
-    PopPKModel,
-    create_model,
-    individual_parameters,
-    resolve_covariates,
-)
+from imatinib_tdm.pk._covariates import resolve_covariates
+from imatinib_tdm.pk._individual import individual_parameters
+from imatinib_tdm.pk._model import DomainWarningKind, PopPKModel
+from imatinib_tdm.pk._model_spec import create_model
 from imatinib_tdm.pk._simulation import (
     simulate_population,
     simulate_steady_state_troughs,

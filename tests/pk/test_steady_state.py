@@ -62,7 +62,9 @@ def test_steady_state_equals_end_of_long_regimen(case: tuple) -> None:  # type: 
     )
     history = DoseHistory.regular(amount_mg=400, interval_h=tau, n_doses=n_doses)
     reached = predict_concentrations(structure, params, history, (n_doses - 1) * tau + times_after)
-    np.testing.assert_allclose(steady, reached, rtol=1e-9, atol=1e-15)
+    # absolute floor: 1e-12 of the peak (troughs far below the peak carry the rounding of
+    # terms of the peak's size)
+    np.testing.assert_allclose(steady, reached, rtol=1e-9, atol=1e-12 * float(np.max(reached)))
 
 
 @settings(max_examples=25, deadline=None)

@@ -26,6 +26,9 @@ def _exact(x: float, ktr: float, n: float, t: float) -> float:
     return scale * value
 
 
+# QUADPACK may report that it cannot certify 1e-11 in a few cases; the 1e-9 assertion still has
+# to hold, so the warning is not informative here.
+@pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")
 @settings(max_examples=200, deadline=None)
 @given(
     x=st.floats(0.0, 40.0),

@@ -12,7 +12,9 @@ Imports nothing from tdm, report, store or service (``inputs`` alone reads a cas
 """
 
 from imatinib_tdm.pk._closed_form import predict_concentrations
+from imatinib_tdm.pk._covariates import check_covariates, required_covariates, resolve_covariates
 from imatinib_tdm.pk._custom import load_model_file
+from imatinib_tdm.pk._individual import individual_parameters, sample_etas, typical_parameters
 from imatinib_tdm.pk._model import (
     CovariateDefinition,
     DomainKind,
@@ -21,14 +23,8 @@ from imatinib_tdm.pk._model import (
     ResidualErrorKind,
     ResidualErrorModel,
     ResolvedCovariates,
-    check_covariates,
-    create_model,
-    individual_parameters,
-    required_covariates,
-    resolve_covariates,
-    sample_etas,
-    typical_parameters,
 )
+from imatinib_tdm.pk._model_spec import create_model
 from imatinib_tdm.pk._ode import integrate_ode
 from imatinib_tdm.pk._simulation import (
     PopulationSimulation,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import special
 
 from imatinib_tdm.errors import CaseError
 from imatinib_tdm.pk._disposition import (
@@ -32,7 +33,11 @@ from imatinib_tdm.pk._disposition import (
 )
 from imatinib_tdm.pk._kernels import conv2, conv3
 from imatinib_tdm.pk._structures import Absorption, DoseHistory, PKParameters, Structure
-from imatinib_tdm.pk._transit import has_coincident_rates, transit_central_amount
+from imatinib_tdm.pk._transit import (
+    central_exponentials,
+    has_coincident_rates,
+    transit_central_amount,
+)
 
 FloatArray = NDArray[np.float64]
 
@@ -237,24 +242,20 @@ def _superpose_transit(
     ka = _per_dose(params.ka_per_h, doses)
     disp2 = disp.reshape((n_patients, 1))
     ktr, n = params.ktr_per_h[:, None], params.n_transit[:, None]
-    total = np.zeros(times.shape)
     # Coincident rates give inf/nan in the partial fractions; those rows are replaced below.
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for j in range(doses.n_doses):
-            since = times - doses.times_h[j]
-            after = since > 0
-            s = np.where(after, since, 0.0)
-            ka_j = ka[:, j : j + 1]
-            response = transit_central_amount(disp2, ka_j, ktr, n, s)
-            total = total + np.where(after, amounts[:, j : j + 1] * response, 0.0)
-    result = total / disp2.v_l
+        if params.ka_per_h.ndim == 1:
+            result = _transit_recursive(
+                disp, params.ka_per_h, params.ktr_per_h, params.n_transit, doses, amounts, times
+            )
+        else:
+            result = _transit_direct(disp2, ka, ktr, n, doses, amounts, times)
     coincident = np.any(has_coincident_rates(disp2, ka), axis=1)
     if np.any(coincident):
         # Partial fractions are ill-conditioned there; integrate those individuals instead.
         from imatinib_tdm.pk._ode import integrate_ode
 
-        rows = np.flatnonzero(coincident)
-        for row in rows.tolist():
+        for row in np.flatnonzero(coincident).tolist():
             result[row] = integrate_ode(
                 structure,
                 params.take(np.array([row])),
@@ -262,6 +263,114 @@ def _superpose_transit(
                 times[row],
             )[0]
     return result
+
+
+def _transit_direct(
+    disp2: Disposition,
+    ka: FloatArray,
+    ktr: FloatArray,
+    n: FloatArray,
+    doses: DoseHistory,
+    amounts: FloatArray,
+    times: FloatArray,
+) -> FloatArray:
+    """Plain superposition of the single-dose transit response (ka may vary by dose)."""
+    total = np.zeros(times.shape)
+    for j in range(doses.n_doses):
+        since = times - doses.times_h[j]
+        after = since > 0
+        s = np.where(after, since, 0.0)
+        response = transit_central_amount(disp2, ka[:, j : j + 1], ktr, n, s)
+        total = total + np.where(after, amounts[:, j : j + 1] * response, 0.0)
+    return np.asarray(total / disp2.v_l, dtype=np.float64)
+
+
+def _transit_recursive(
+    disp: Disposition,
+    ka: FloatArray,
+    ktr: FloatArray,
+    n: FloatArray,
+    doses: DoseHistory,
+    amounts: FloatArray,
+    times: FloatArray,
+) -> FloatArray:
+    """Transit input with one ka per individual: old doses by recursion, recent ones exactly.
+
+    Once the transit input of a dose is complete (its incomplete-gamma tail Q(n+1, (ktr-x)s)
+    below 1e-17), each term c_i·K_i·exp(-x_i s)·(1 - Q) is a pure exponential to that precision,
+    so the doses older than that settle time are carried as exponential sums from dose to dose,
+    as in the state recursion. Only the doses within the settle time (usually the last one) are
+    evaluated with the incomplete-gamma closed form. Individuals for whom a rate is close to ktr
+    (no geometric form) are computed by direct superposition.
+    """
+    n_patients, n_doses = amounts.shape
+    rates, coefficients = central_exponentials(disp, ka)
+    direct_rows = np.zeros(n_patients, dtype=bool)
+    for x in rates:
+        direct_rows |= ~(x < _GEOMETRIC_BELOW * ktr)
+    safe = ~direct_rows
+    settle = np.zeros(n_patients)
+    weights = []
+    for x, c in zip(rates, coefficients, strict=True):
+        gap = np.where(safe, ktr - x, 1.0)
+        settle = np.maximum(settle, special.gammainccinv(n + 1.0, _TAIL) / gap)
+        weights.append(np.where(safe, c * np.exp((n + 1.0) * np.log(ktr / gap)), 0.0))
+    # exponential sums over doses, per rate: S_i[j] = Σ_{d<=j} A_d exp(-x_i (t_j - t_d))
+    sums = []
+    gaps = np.diff(doses.times_h)
+    for x in rates:
+        s_i = np.zeros((n_patients, n_doses))
+        s_i[:, 0] = amounts[:, 0]
+        for j in range(1, n_doses):
+            s_i[:, j] = s_i[:, j - 1] * np.exp(-x * gaps[j - 1]) + amounts[:, j]
+        sums.append(s_i)
+    rows = np.arange(n_patients)[:, None]
+    old_times = times - settle[:, None]
+    last_old = np.searchsorted(doses.times_h, old_times, side="right") - 1
+    has_old = last_old >= 0
+    idx = np.maximum(last_old, 0)
+    elapsed = np.where(has_old, old_times + settle[:, None] - doses.times_h[idx], 0.0)
+    total = np.zeros(times.shape)
+    for x, w, s_i in zip(rates, weights, sums, strict=True):
+        total = total + np.where(
+            has_old, w[:, None] * s_i[rows, idx] * np.exp(-x[:, None] * elapsed), 0.0
+        )
+    # recent doses: after the last "old" dose and not after t; evaluated only where present
+    disp2 = disp.reshape((n_patients, 1))
+    last = np.searchsorted(doses.times_h, times, side="right") - 1
+    k = 0
+    while True:
+        candidate = last - k
+        recent = (candidate > last_old) & (candidate >= 0)
+        if not np.any(recent):
+            break
+        patient, column = np.nonzero(recent)
+        dose_index = candidate[patient, column]
+        since = times[patient, column] - doses.times_h[dose_index]
+        response = transit_central_amount(
+            disp.take(patient), ka[patient], ktr[patient], n[patient], since
+        )
+        total[patient, column] += amounts[patient, dose_index] * response
+        k += 1
+    result = total / disp2.v_l
+    if np.any(direct_rows):
+        sub = np.flatnonzero(direct_rows)
+        result[sub] = _transit_direct(
+            disp.take(sub).reshape((sub.size, 1)),
+            np.broadcast_to(ka[sub, None], (sub.size, n_doses)),
+            ktr[sub, None],
+            n[sub, None],
+            doses,
+            amounts[sub],
+            times[sub],
+        )
+    return np.asarray(result, dtype=np.float64)
+
+
+# Incomplete-gamma tail below which a dose's transit input counts as complete.
+_TAIL = 1e-17
+# Rates below this fraction of ktr have the geometric form; others go to direct superposition.
+_GEOMETRIC_BELOW = 0.9
 
 
 def _row_doses(doses: DoseHistory, amounts: FloatArray, row: int) -> DoseHistory:

@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 from imatinib_tdm.errors import ModelDefinitionError
-from imatinib_tdm.pk._model import PopPKModel, create_model
+from imatinib_tdm.pk._model import PopPKModel
+from imatinib_tdm.pk._model_spec import create_model
 
 __all__ = ["MODEL_FILE_SUFFIXES", "load_model_file", "parse_model_text"]
 

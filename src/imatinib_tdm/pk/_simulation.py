@@ -26,16 +26,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from imatinib_tdm.errors import ModelDefinitionError
 from imatinib_tdm.pk._closed_form import predict_concentrations
-from imatinib_tdm.pk._model import (
-    DomainWarning,
-    PopPKModel,
-    ResolvedCovariates,
+from imatinib_tdm.pk._covariates import resolve_covariates
+from imatinib_tdm.pk._individual import (
     individual_parameters,
-    resolve_covariates,
     sample_etas,
     sample_kappas,
     typical_parameters,
 )
+from imatinib_tdm.pk._model import DomainWarning, PopPKModel, ResolvedCovariates
 from imatinib_tdm.pk._steady_state import predict_steady_state_trough
 from imatinib_tdm.pk._structures import DoseHistory, PKParameters
 
@@ -314,7 +312,7 @@ def simulate_typical(
     ----------
     model : PopPKModel
     covariates : mapping or ResolvedCovariates
-        As for :func:`~imatinib_tdm.pk._model.typical_parameters`: a mapping must contain every
+        As for :func:`~imatinib_tdm.pk.typical_parameters`: a mapping must contain every
         covariate (use ``resolve_covariates`` to apply documented substitutions with warnings).
     doses : DoseHistory
         Dose times (h since the first dose of therapy) and amounts (mg).

@@ -188,34 +188,38 @@ def _transit(
 def _periodic_gamma_exp(
     x: FloatArray, ktr: FloatArray, n: FloatArray, tau: float, since: FloatArray
 ) -> FloatArray:
-    """Σ_{j>=0} gamma_exp_convolution(x, ktr, n, since + jτ)."""
+    """Σ_{j>=0} gamma_exp_convolution(x, ktr, n, since + jτ).
+
+    Where x is well below ktr, the terms of the doses whose transit input is complete (tail
+    Q(n+1, (ktr-x)t) < 1e-17) are K·exp(-x t) to that precision and are summed as a geometric
+    series; the few more recent ones are evaluated exactly. No cancellation between the two
+    parts. Elsewhere the terms are summed until they are negligible.
+    """
     x, ktr, n, since = np.broadcast_arrays(x, ktr, n, since)
-    # Where x is well below ktr: G = K·e^{-xt} - K·e^{-xt}·Q(n+1, (ktr-x)t); the first part is
-    # geometric over j, the second decays like a gamma tail and is summed explicitly.
-    split = x < 0.9 * ktr
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        log_k = np.where(split, (n + 1.0) * np.log(ktr / np.where(split, ktr - x, 1.0)), 0.0)
-    geometric = np.where(split, np.exp(log_k - x * since) / one_minus_exp(x * tau), 0.0)
-    total = geometric
+    split = x < _GEOMETRIC_BELOW * ktr
+    gap = np.where(split, ktr - x, 1.0)
+    settle = special.gammainccinv(n + 1.0, _TAIL_TOLERANCE) / gap
+    n_exact = np.where(split, np.maximum(np.ceil((settle - since) / tau), 0.0), np.inf)
+    first_geometric = np.where(split, since + np.where(split, n_exact, 0.0) * tau, 0.0)
+    log_k = np.where(split, (n + 1.0) * np.log(ktr / gap), 0.0)
+    total = np.where(split, np.exp(log_k - x * first_geometric) / one_minus_exp(x * tau), 0.0)
     j = 0
     while True:
-        t = since + j * tau
-        if np.any(split):
-            with np.errstate(over="ignore", invalid="ignore"):
-                tail = np.exp(log_k - x * t) * special.gammaincc(n + 1.0, (ktr - x) * t)
-        else:
-            tail = np.zeros_like(t)
-        direct = gamma_exp_convolution(x, ktr, n, t)
-        term = np.where(split, -tail, direct)
-        total = total + term
-        scale = np.maximum(np.abs(total), np.abs(geometric))
-        # non-finite terms come from coincident rates, whose rows the caller recomputes
-        settled = (np.abs(term) <= _TAIL_TOLERANCE * np.maximum(scale, 1e-300)) | ~np.isfinite(term)
-        if np.all(settled) and j > 0:
+        active = j < n_exact
+        if not np.any(active):
             return np.asarray(total, dtype=np.float64)
+        term = np.where(active, gamma_exp_convolution(x, ktr, n, since + j * tau), 0.0)
+        total = total + term
+        # non-finite terms come from coincident rates, whose rows the caller recomputes
+        negligible = (np.abs(term) <= _TAIL_TOLERANCE * np.abs(total)) | ~np.isfinite(term)
+        n_exact = np.where(~split & negligible & (j > 0), 0.0, n_exact)
         j += 1
         if j > 100_000:  # pragma: no cover - would need ktr·τ absurdly small
             raise ModelDefinitionError("transit steady state did not converge")
+
+
+# Rates below this fraction of ktr are summed as geometric series (see _periodic_gamma_exp).
+_GEOMETRIC_BELOW = 0.9
 
 
 def _transit_by_summing_ode(

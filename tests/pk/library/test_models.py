@@ -33,13 +33,8 @@ import numpy as np
 import pytest
 
 from imatinib_tdm.pk._closed_form import predict_concentrations
-from imatinib_tdm.pk._model import (
-    DomainKind,
-    PopPKModel,
-    individual_parameters,
-    sample_etas,
-    typical_parameters,
-)
+from imatinib_tdm.pk._individual import individual_parameters, sample_etas, typical_parameters
+from imatinib_tdm.pk._model import DomainKind, PopPKModel
 from imatinib_tdm.pk._structures import Absorption, DoseHistory, PKParameters
 from imatinib_tdm.pk.library import get_model, list_model_ids
 

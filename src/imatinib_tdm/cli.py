@@ -1,0 +1,449 @@
+"""Command-line interface ``imatinib-tdm`` (Typer): a thin shell over the library.
+
+Every command parses its input, calls library functions and renders the result; no PK or
+clinical logic lives here. Errors of the package (``TdmError``) end the command with one line
+on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from pydantic import ValidationError
+
+from imatinib_tdm import __version__
+from imatinib_tdm.case import Dose, format_validation_error, load_case, load_demo_case
+from imatinib_tdm.errors import CaseError, TdmError
+from imatinib_tdm.pk import (
+    DoseHistory,
+    PopPKModel,
+    load_model_file,
+    resolve_covariates,
+    simulate_population,
+    simulate_typical,
+)
+from imatinib_tdm.pk.library import get_model, list_models
+from imatinib_tdm.tdm import NOTICE, APrioriPrediction, predict_a_priori
+
+app = typer.Typer(
+    name="imatinib-tdm",
+    help="Therapeutic drug monitoring and model-informed dosing of imatinib. "
+    "Research and decision support, not a medical device.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="The library of published population PK models.")
+app.add_typer(models_app, name="models")
+
+MG_PER_L_TO_NG_PER_ML = 1000.0  # unit definition: 1 mg/L = 1000 ng/mL
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _model_summary(model: PopPKModel) -> dict[str, Any]:
+    population = model.population
+    return {
+        "id": model.id,
+        "name": model.name,
+        "structure": {
+            "compartments": model.structure.n_compartments,
+            "absorption": model.structure.absorption.value,
+            "lag_time": model.structure.has_lag,
+        },
+        "population": population.description,
+        "n_patients": population.n_patients,
+        "indication": list(population.indication),
+        "age_group": population.age_group,
+        "covariates": [c.name for c in model.covariates],
+        "citation": model.citation,
+        "doi": model.doi,
+        "verification_grade": model.verification.grade,
+    }
+
+
+def _load_model(model_id: str | None, model_file: Path | None) -> PopPKModel:
+    if model_file is not None:
+        return load_model_file(model_file)
+    if model_id is None:
+        raise CaseError("choose a model with --model ID (see 'imatinib-tdm models')", field="model")
+    return get_model(model_id)
+
+
+@models_app.callback(invoke_without_command=True)
+def models(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List the models with population and citation."""
+    if ctx.invoked_subcommand is not None:
+        return
+    summaries = [_model_summary(m) for m in list_models()]
+    if as_json:
+        _echo_json(summaries)
+        return
+    for s in summaries:
+        structure = s["structure"]
+        typer.echo(
+            f"{s['id']:<22} {structure['compartments']}-cmt {structure['absorption']:<11} "
+            f"grade {s['verification_grade']:<3} {s['name']}"
+        )
+        population = s["population"]
+        if len(population) > 100:
+            population = population[:99] + "…"
+        typer.echo(f"{'':<22} {population}" + (f"  doi:{s['doi']}" if s["doi"] else ""))
+
+
+@models_app.command("show")
+def models_show(
+    model_id: Annotated[str, typer.Argument(metavar="ID", help="Model id, e.g. schmidli2005.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Everything about one model: parameters, variability, covariates, sources, caveats."""
+    model = get_model(model_id)
+    detail: dict[str, Any] = _model_summary(model)
+    detail.update(
+        {
+            "thetas": [
+                {"name": t.name, "value": t.value, "unit": t.unit, "source": t.source}
+                for t in model.thetas
+            ],
+            "parameters": {name: expr.source for name, expr in model.parameters},
+            "etas": {"names": list(model.etas.names), "omega": model.etas.omega.tolist()},
+            "iov": None
+            if model.iov is None
+            else {"names": list(model.iov.names), "omega": model.iov.omega.tolist()},
+            "residual_error": {
+                "model": model.residual_error.kind.value,
+                "proportional_sd": model.residual_error.proportional_sd,
+                "additive_sd_mg_per_l": model.residual_error.additive_sd_mg_per_l,
+                "log_sd": model.residual_error.log_sd,
+            },
+            "covariate_definitions": [
+                {
+                    "name": c.name,
+                    "unit": c.unit,
+                    "reference": c.reference,
+                    "domain": None
+                    if c.domain is None
+                    else {
+                        "min": c.domain.min_value,
+                        "max": c.domain.max_value,
+                        "kind": c.domain.kind.value,
+                        "source": c.domain.source,
+                    },
+                }
+                for c in model.covariates
+            ],
+            "verification": {
+                "grade": model.verification.grade,
+                "note": model.verification.note,
+                "discrepancies": list(model.verification.discrepancies),
+            },
+        }
+    )
+    if as_json:
+        _echo_json(detail)
+        return
+    typer.echo(f"{model.id}: {model.name}")
+    typer.echo(f"  citation: {model.citation}" + (f" doi:{model.doi}" if model.doi else ""))
+    typer.echo(f"  population: {model.population.description}")
+    typer.echo(
+        f"  structure: {model.structure.n_compartments} compartment(s), "
+        f"{model.structure.absorption.value} absorption"
+        + (", lag time" if model.structure.has_lag else "")
+    )
+    typer.echo("  parameters:")
+    for name, source in detail["parameters"].items():
+        typer.echo(f"    {name} = {source}")
+    typer.echo("  typical values:")
+    for t in detail["thetas"]:
+        typer.echo(f"    {t['name']} = {t['value']:g} {t['unit']}   [{t['source']}]")
+    typer.echo(f"  IIV omega ({', '.join(model.etas.names)}): {model.etas.omega.tolist()}")
+    if model.iov is not None:
+        typer.echo(f"  IOV omega ({', '.join(model.iov.names)}): {model.iov.omega.tolist()}")
+    typer.echo(f"  residual error: {detail['residual_error']}")
+    typer.echo(f"  verification grade {model.verification.grade}: {model.verification.note}")
+    for item in model.verification.discrepancies:
+        typer.echo(f"    ! {item}")
+
+
+def _parse_times(text: str) -> np.ndarray:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise CaseError(
+            f"--times must be comma-separated hours, e.g. 0.5,1,24; got {text!r}", field="times"
+        ) from exc
+    times = np.array(values, dtype=np.float64)
+    if times.size == 0 or not np.all(np.isfinite(times)) or np.any(times < 0):
+        raise CaseError(
+            f"--times must be hours >= 0 since the first dose; got {text!r}", field="times"
+        )
+    return times
+
+
+def _parse_covariates(items: list[str]) -> dict[str, float]:
+    covariates: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            covariates[name.strip()] = float(value)
+        except ValueError as exc:
+            raise CaseError(
+                f"--covariate must be NAME=NUMBER (e.g. weight_kg=70); got {item!r}",
+                field="covariate",
+            ) from exc
+    return covariates
+
+
+@app.command()
+def simulate(
+    model_id: Annotated[str | None, typer.Option("--model", help="Library model id.")] = None,
+    model_file: Annotated[
+        Path | None, typer.Option("--model-file", help="A custom model file (YAML/TOML/JSON).")
+    ] = None,
+    dose_mg: Annotated[float, typer.Option(help="Amount of each dose, mg.")] = 400.0,
+    interval_h: Annotated[float, typer.Option(help="Dosing interval, h.")] = 24.0,
+    n_doses: Annotated[int, typer.Option(help="Number of doses (first at t = 0 h).")] = 15,
+    times: Annotated[
+        str, typer.Option(help="Comma-separated times, h since the first dose.")
+    ] = "0.5,1,2,4,8,12,24",
+    covariate: Annotated[
+        list[str] | None,
+        typer.Option("--covariate", help="NAME=VALUE in the model's units; repeatable."),
+    ] = None,
+    individuals: Annotated[
+        int | None, typer.Option(help="Monte Carlo virtual patients (population percentiles).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed for --individuals.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG plot of the profile.")] = None,
+) -> None:
+    """Concentrations (ng/mL) under a regular regimen: typical individual or population."""
+    model = _load_model(model_id, model_file)
+    try:
+        Dose(time=0.0, amount_mg=dose_mg, interval_h=interval_h, count=n_doses)
+    except ValidationError as exc:
+        raise CaseError(
+            format_validation_error(exc, source="--dose-mg/--interval-h/--n-doses"), field="dose"
+        ) from exc
+    time_points = _parse_times(times)
+    if individuals is not None and not 1 <= individuals <= 1_000_000:
+        raise CaseError(
+            f"--individuals must be 1 to 1,000,000; got {individuals}", field="individuals"
+        )
+    doses = DoseHistory.regular(amount_mg=dose_mg, interval_h=interval_h, n_doses=n_doses)
+    resolved = resolve_covariates(model, _parse_covariates(covariate or []))
+    result: dict[str, Any] = {
+        "model_id": model.id,
+        "model_citation": model.citation,
+        "regimen": {"dose_mg": dose_mg, "interval_h": interval_h, "n_doses": n_doses},
+        "covariates": {k: float(v[0]) for k, v in resolved.values.items()},
+        "covariate_warnings": [w.message for w in resolved.warnings],
+        "times_h": time_points.tolist(),
+        "unit": "ng/mL",
+        "notice": NOTICE,
+    }
+    typical = simulate_typical(model, resolved, doses, time_points)[0] * MG_PER_L_TO_NG_PER_ML
+    percentiles: dict[str, list[float]] | None = None
+    if individuals is None:
+        result["concentration_ng_per_ml"] = typical.tolist()
+    else:
+        sim = simulate_population(
+            model, resolved, doses, time_points, n_individuals=individuals, seed=seed
+        )
+        percentiles = {
+            f"{p:g}": (values * MG_PER_L_TO_NG_PER_ML).tolist()
+            for p, values in sim.percentiles_mg_per_l.items()
+        }
+        result.update(
+            percentiles=percentiles,
+            individuals=individuals,
+            seed=seed,
+            includes_residual_error=sim.residual_error,
+        )
+    if plot is not None:
+        _plot_profile(model, resolved, doses, time_points, individuals, seed, plot)
+        result["plot"] = str(plot)
+    if as_json:
+        _echo_json(result)
+        return
+    typer.echo(f"model {model.id}: {model.name}")
+    typer.echo(f"regimen {dose_mg:g} mg every {interval_h:g} h x {n_doses}")
+    for warning in result["covariate_warnings"]:
+        typer.echo(f"  ! {warning}")
+    if percentiles is None:
+        typer.echo(f"{'time_h':>10} {'typical_ng_per_ml':>18}")
+        for t, c in zip(time_points, typical, strict=True):
+            typer.echo(f"{t:>10g} {c:>18.1f}")
+    else:
+        keys = list(percentiles)
+        typer.echo(f"{'time_h':>10} " + " ".join(f"{'P' + k:>9}" for k in keys) + "  (ng/mL)")
+        for i, t in enumerate(time_points):
+            typer.echo(f"{t:>10g} " + " ".join(f"{percentiles[k][i]:>9.1f}" for k in keys))
+        typer.echo(f"{individuals} virtual patients, seed {seed}, with residual error")
+    if plot is not None:
+        typer.echo(f"plot written to {plot}")
+    typer.echo(NOTICE)
+
+
+def _plot_profile(
+    model: PopPKModel,
+    resolved: Any,
+    doses: DoseHistory,
+    time_points: np.ndarray,
+    individuals: int | None,
+    seed: int,
+    path: Path,
+) -> None:
+    os.environ.setdefault("MPLCONFIGDIR", str(Path.home() / ".cache" / "imatinib-tdm-mpl"))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = np.linspace(0.0, float(time_points.max()), 400)
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    typical = simulate_typical(model, resolved, doses, grid)[0] * MG_PER_L_TO_NG_PER_ML
+    if individuals is not None:
+        # The band shows individual profiles (IIV), without residual error, so it is smooth;
+        # the printed table gives prediction intervals of observations (with residual error).
+        sim = simulate_population(
+            model,
+            resolved,
+            doses,
+            grid,
+            n_individuals=min(individuals, 5000),
+            seed=seed,
+            residual_error=False,
+        )
+        pct = {p: v * MG_PER_L_TO_NG_PER_ML for p, v in sim.percentiles_mg_per_l.items()}
+        lo, hi = min(pct), max(pct)
+        ax.fill_between(
+            grid, pct[lo], pct[hi], alpha=0.25, label=f"P{lo:g}-P{hi:g} of individuals (IIV)"
+        )
+    ax.plot(grid, typical, color="black", label="typical individual")
+    ax.set_xlabel("time since first dose (h)")
+    ax.set_ylabel("imatinib (ng/mL)")
+    ax.set_title(f"{model.id}: simulated profile")
+    ax.legend()
+    ax.text(0.01, -0.18, NOTICE, transform=ax.transAxes, fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+@app.command()
+def predict(
+    case_file: Annotated[
+        Path | None, typer.Argument(metavar="CASE", help="Case file (YAML or JSON).")
+    ] = None,
+    demo: Annotated[
+        str | None, typer.Option(help="Use a bundled demo case instead, e.g. demo-001.")
+    ] = None,
+    model_id: Annotated[str | None, typer.Option("--model", help="Library model id.")] = None,
+    model_file: Annotated[Path | None, typer.Option("--model-file")] = None,
+    individuals: Annotated[int, typer.Option(help="Monte Carlo virtual patients.")] = 2000,
+    seed: Annotated[int, typer.Option()] = 20261126,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A priori prediction for a case: where its levels fall among patients like it."""
+    if (case_file is None) == (demo is None):
+        raise CaseError("give either a CASE file or --demo NAME", field="case")
+    case = load_demo_case(demo) if demo is not None else load_case(case_file)  # type: ignore[arg-type]
+    model = _load_model(model_id, model_file)
+    prediction = predict_a_priori(case, model, n_individuals=individuals, seed=seed)
+    if as_json:
+        data = prediction.to_dict()
+        data["case_warnings"] = [w.message for w in case.plausibility_warnings()]
+        _echo_json(data)
+        return
+    _print_prediction(prediction, [w.message for w in case.plausibility_warnings()])
+
+
+def _print_prediction(prediction: APrioriPrediction, case_warnings: list[str]) -> None:
+    typer.echo(f"patient {prediction.patient_id} - a priori prediction")
+    typer.echo(f"model {prediction.model_id}: {prediction.model_name}")
+    typer.echo(
+        f"  {prediction.model_citation}"
+        + (f" doi:{prediction.model_doi}" if prediction.model_doi else "")
+    )
+    for warning in [*case_warnings, *prediction.covariate_warnings]:
+        typer.echo(f"  ! {warning}")
+    for s in prediction.samples:
+        label = s.sample_id or "sample"
+        if s.below_lloq:
+            observed = f"< LLOQ {s.lloq_ng_per_ml:g} ng/mL (censored)"
+            where = f"P(level < LLOQ) = {s.probability_below_lloq:.3f}"
+        else:
+            observed = f"{s.observed_ng_per_ml:g} ng/mL"
+            where = f"observed at population percentile {s.observed_percentile:.0f}"
+        typer.echo(f"{label} at {s.time_h:.1f} h after the first dose: {observed}")
+        typer.echo(
+            f"  predicted: typical {s.typical_ng_per_ml:.0f} ng/mL, median "
+            f"{s.median_ng_per_ml:.0f}, 90% PI {s.interval_5_ng_per_ml:.0f}-"
+            f"{s.interval_95_ng_per_ml:.0f} ng/mL; {where}"
+        )
+    t = prediction.steady_state_trough
+    if t is not None:
+        typer.echo(
+            f"steady-state trough at {t.dose_mg:g} mg every {t.interval_h:g} h: typical "
+            f"{t.typical_ng_per_ml:.0f} ng/mL, median {t.median_ng_per_ml:.0f}, 90% PI "
+            f"{t.interval_5_ng_per_ml:.0f}-{t.interval_95_ng_per_ml:.0f} ng/mL"
+        )
+    typer.echo("assumptions:")
+    for a in prediction.assumptions:
+        typer.echo(f"  - {a}")
+    typer.echo(
+        f"{prediction.n_individuals} virtual patients, seed {prediction.seed}; "
+        f"imatinib-tdm {prediction.software_version}"
+    )
+    typer.echo(prediction.notice)
+
+
+@app.command()
+def validate(
+    case_file: Annotated[Path, typer.Argument(metavar="CASE", help="Case file (YAML or JSON).")],
+) -> None:
+    """Check a case file; print its plausibility warnings."""
+    case = load_case(case_file)
+    typer.echo(
+        f"{case_file}: valid case for patient {case.patient.id}, {len(case.doses)} dose "
+        f"entr{'y' if len(case.doses) == 1 else 'ies'}, {len(case.samples)} sample(s)"
+    )
+    for warning in case.plausibility_warnings():
+        typer.echo(f"  ! {warning.message}")
+
+
+@app.command()
+def version() -> None:
+    """Print the package version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Console-script entry point: package errors become one line on stderr and exit code 2."""
+    try:
+        app()
+    except TdmError as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(2)
