@@ -40,6 +40,38 @@ compartments = 1
 absorption = "first_order"
 lag_time = false
 
+[[applicability]]
+name = "age_years"
+unit = "years"
+domain = {min = 20, max = 79, kind = "soft"}
+source = """Yang 2025 Table 1 (Target Oncol 2025;20(5):871-886, \
+doi:10.1007/s11523-025-01172-2), as transcribed in nlmixr2lib Widmer_2006_imatinib.R \
+(secondhand)"""
+notes = """The Tucuxi drug file gives 20-88 y (see verification.discrepancies); Yang's range \
+is used because this is the model Yang evaluated."""
+
+[[applicability]]
+name = "weight_kg"
+unit = "kg"
+domain = {min = 44, max = 110, kind = "soft"}
+source = """Tucuxi drug file ch.tucuxi.imatinib.gotta2012.tdd (sotalya/tucuxi-drugs), \
+covariate domain of the Widmer 2006 population"""
+
+[[applicability]]
+name = "agp_g_per_l"
+unit = "g/L"
+domain = {min = 0.4, max = 2.0, kind = "soft"}
+source = """Tucuxi drug file ch.tucuxi.imatinib.gotta2012.tdd (sotalya/tucuxi-drugs), \
+covariate domain of the Widmer 2006 population"""
+
+[[applicability]]
+name = "daily_dose_mg"
+unit = "mg/day"
+domain = {min = 150, max = 800, kind = "soft"}
+source = """Yang 2025 Table 1 (Target Oncol 2025;20(5):871-886, \
+doi:10.1007/s11523-025-01172-2), as transcribed in nlmixr2lib Widmer_2006_imatinib.R \
+(secondhand)"""
+
 [[thetas]]
 name = "TVCL"
 value = 14.3

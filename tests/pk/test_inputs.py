@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 
 from imatinib_tdm.case import load_case, load_demo_case, parse_case
+from imatinib_tdm.pk._events import EventTable, RecordKind, Route
 from imatinib_tdm.pk._structures import DoseHistory
 from imatinib_tdm.pk.inputs import (
     case_concentrations_mg_per_l,
     case_covariates,
     case_sample_times_h,
     case_to_dose_history,
+    case_to_event_table,
 )
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -91,3 +93,45 @@ def test_inputs_is_the_only_pk_module_importing_case() -> None:
         if path.name != "inputs.py" and "imatinib_tdm.case" in path.read_text(encoding="utf-8")
     ]
     assert offenders == []
+
+
+def test_case_to_event_table_one_individual_doses_then_samples() -> None:
+    case = load_case(EXAMPLES / "cml-dose-change-hours.yaml")
+    table = case_to_event_table(case)
+    assert isinstance(table, EventTable)
+    assert table.ids == (case.patient.id,) and table.n_patients == 1
+    dose = table.is_dose[0]
+    obs = table.is_observation[0]
+    assert int(dose.sum()) == len(case.dose_events()) == 49  # the missed dose is left out
+    np.testing.assert_allclose(table.time_h[0, dose], [t for t, _ in case.dose_events()])
+    np.testing.assert_allclose(table.amount_mg[0, dose], [a for _, a in case.dose_events()])
+    assert (table.route[0, dose] == Route.ORAL).all()
+    assert table.time_h[0, 0] == 0.0 and np.all(np.diff(table.time_h[0]) >= 0)
+    np.testing.assert_allclose(table.time_h[0, obs], case_sample_times_h(case))
+    np.testing.assert_allclose(table.dv_mg_per_l[0, obs], [0.91, 1.45])
+    np.testing.assert_allclose(table.lloq_mg_per_l[0, obs], [0.05, 0.05])
+    assert not table.censored.any()
+    assert (table.occasion == 0).all() and not (table.kind == RecordKind.PAD).any()
+    for name, value in case.covariate_values().items():
+        np.testing.assert_array_equal(table.covariates[name], value)
+
+
+def test_case_to_event_table_censors_blq_samples_with_their_lloq() -> None:
+    case = parse_case(
+        {
+            "patient": {"id": "b", "indication": "CML", "weight_kg": 70},
+            "doses": [{"time": 0, "amount_mg": 400, "interval_h": 24, "count": 2}],
+            "samples": [
+                {"time": 24, "concentration": 0, "unit": "ng/mL", "lloq": 50},
+                {"time": 47, "concentration": 900, "unit": "ng/mL", "lloq": 50},
+            ],
+        }
+    )
+    table = case_to_event_table(case)
+    dose, obs = RecordKind.DOSE, RecordKind.OBSERVATION
+    # the dose at 24 h comes before the sample at 24 h
+    np.testing.assert_array_equal(table.kind, [[dose, dose, obs, obs]])
+    np.testing.assert_array_equal(table.censored, [[False, False, True, False]])
+    np.testing.assert_allclose(table.lloq_mg_per_l[0, 2:], [0.05, 0.05])
+    assert table.dv_mg_per_l[0, 2] == 0.0  # kept as reported, flagged censored (never LLOQ/2)
+    np.testing.assert_array_equal(table.covariates["weight_kg"], 70.0)

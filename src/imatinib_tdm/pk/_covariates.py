@@ -1,7 +1,9 @@
 """Covariates checked against a model: :func:`resolve_covariates`, :func:`check_covariates`.
 
 Applicability: missing covariates (documented ``when_missing`` substitutions are reported, never
-silent), HARD domains (refused) and SOFT domains (warned). This module imports only numpy,
+silent), HARD domains (refused) and SOFT domains (warned), and the studied ranges of
+characteristics that are not covariates (the model's ``applicability`` entries, checked only when
+a value is given). This module imports only numpy,
 :mod:`imatinib_tdm.pk._model` and :mod:`imatinib_tdm.errors`.
 """
 
@@ -75,14 +77,14 @@ def _resolve(
     arrays: dict[str, FloatArray] = {}
     n_patients = 1
     sizes: dict[str, int] = {}
-    for cov in model.covariates:
-        value = covariates.get(cov.name)
+    for name in (*model.covariate_names, *model.applicability_names):
+        value = covariates.get(name)
         if value is None:
             continue
-        arr = _as_covariate_array(cov.name, value)
+        arr = _as_covariate_array(name, value)
         if arr.ndim == 1:
-            sizes[cov.name] = arr.shape[0]
-        arrays[cov.name] = arr
+            sizes[name] = arr.shape[0]
+        arrays[name] = arr
     if len(set(sizes.values())) > 1:
         raise CaseError(
             "covariates have different numbers of patients: "
@@ -175,6 +177,43 @@ def _resolve(
                 ),
             )
         )
+    for criterion in model.applicability:
+        given = arrays.get(criterion.name)
+        if given is None:
+            continue  # not given: not checked (never invented); see PopPKModel.applicability
+        arr = np.broadcast_to(given, (n_patients,))
+        outside = ~np.isnan(arr) & ~criterion.domain.contains(arr)
+        if not outside.any():
+            continue
+        rows = np.flatnonzero(outside)
+        shown = ", ".join(f"{v:g}" for v in arr[rows][:_MAX_LISTED_PATIENTS])
+        where = f"{criterion.name} = {shown} [{criterion.unit}] ({_patients(rows)})"
+        studied = criterion.domain.describe(criterion.unit)
+        source = f"; source: {criterion.source}" if criterion.source else ""
+        if criterion.domain.kind is DomainKind.HARD:
+            violations.append(
+                f"{where} outside the studied population {studied} (not a covariate of the "
+                f"model){source}"
+            )
+            continue
+        warnings.append(
+            DomainWarning(
+                kind=DomainWarningKind.OUTSIDE_STUDIED_POPULATION,
+                model_id=model.id,
+                covariate=criterion.name,
+                unit=criterion.unit,
+                values=tuple(float(v) for v in arr[rows]),
+                patient_indices=tuple(int(i) for i in rows),
+                domain=criterion.domain,
+                source=criterion.source,
+                message=(
+                    f"model {model.id!r}: {where} lies outside the range {studied} of the "
+                    f"population the model was built on{source}; {criterion.name} is not a "
+                    "covariate of the model, so its predictions do not account for it and may "
+                    "not apply to this patient"
+                ),
+            )
+        )
     if violations:
         raise ModelDomainError(
             f"model {model.id!r} must not be used for these covariates: "
@@ -195,14 +234,19 @@ def resolve_covariates(model: PopPKModel, covariates: Mapping[str, Any]) -> Reso
     model : PopPKModel
     covariates : mapping of str to float or array-like of shape (n_patients,)
         Values in the units the model declares. Extra names are ignored (a case carries more
-        covariates than any one model uses); ``None`` or ``nan`` means missing (per patient for
-        arrays). Scalars are broadcast to the other arrays' ``n_patients``.
+        covariates than any one model uses), except the names of the model's ``applicability``
+        entries (e.g. ``age_years`` for a model built on adults, ``daily_dose_mg`` for its
+        studied dose range): those are checked against the studied range and otherwise unused.
+        ``None`` or ``nan`` means missing (per patient for arrays); a missing applicability
+        value is not checked and not an error. Scalars are broadcast to the other arrays'
+        ``n_patients``.
 
     Returns
     -------
     ResolvedCovariates
         Arrays of shape ``(n_patients,)`` for every declared covariate, and the warnings: one per
-        substituted covariate and one per covariate outside its SOFT domain.
+        substituted covariate, one per covariate outside its SOFT domain and one per
+        applicability entry outside its SOFT studied range (kind ``OUTSIDE_STUDIED_POPULATION``).
 
     Raises
     ------
@@ -210,7 +254,8 @@ def resolve_covariates(model: PopPKModel, covariates: Mapping[str, Any]) -> Reso
         Covariates without a ``when_missing`` rule are missing; ``missing`` lists all of them and
         the message says what each one means.
     ModelDomainError
-        A covariate lies outside a HARD domain (all violations are listed).
+        A covariate lies outside a HARD domain, or a given applicability value outside a HARD
+        studied range (all violations are listed).
     CaseError
         A value is not numeric, infinite, or arrays have different lengths.
 
@@ -233,8 +278,11 @@ def check_covariates(model: PopPKModel, covariates: Mapping[str, Any]) -> list[D
     Returns
     -------
     list of DomainWarning
-        Soft-domain excursions (with value, domain and source) and documented substitutions of
-        missing covariates; empty when the patient lies inside the model's population.
+        Soft-domain excursions (with value, domain and source), values outside a soft
+        ``applicability`` range, and documented substitutions of missing covariates; empty when
+        the patient lies inside the model's population as far as the given values show
+        (applicability entries without a value are not checked: see
+        ``PopPKModel.applicability``).
 
     Raises
     ------

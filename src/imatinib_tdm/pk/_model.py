@@ -31,7 +31,9 @@ from imatinib_tdm.pk._expression import Expression
 from imatinib_tdm.pk._structures import Structure
 
 __all__ = [
+    "APPLICABILITY_NAMES",
     "TIME_VARIABLE",
+    "ApplicabilityCriterion",
     "ConcentrationBasis",
     "CovariateDefinition",
     "CovariateDomain",
@@ -53,6 +55,34 @@ FloatArray = NDArray[np.float64]
 
 TIME_VARIABLE = "time_since_first_dose_h"
 """Special expression variable: time of each dose since the first dose of therapy, in hours."""
+
+APPLICABILITY_NAMES = frozenset(
+    {
+        # Case.covariate_values(): patient characteristics ...
+        "age_years",
+        "weight_kg",
+        "height_cm",
+        "sex_male",
+        "indication_gist",
+        "gastrectomy",
+        # ... and laboratory / disease covariates (case Covariates fields)
+        "wbc_10e9_per_l",
+        "hemoglobin_g_per_dl",
+        "albumin_g_per_l",
+        "agp_g_per_l",
+        "rbc_10e12_per_l",
+        "plt_10e9_per_l",
+        "neutrophils_pct",
+        "neutrophils_10e9_per_l",
+        "egfr_ml_per_min_per_1_73m2",
+        "crcl_ml_per_min",
+        "liver_metastasis_volume_cm3",
+        # the studied dose range (mg/day); checked only when a caller passes it
+        "daily_dose_mg",
+    }
+)
+"""Names an ``applicability`` entry may use: the canonical case covariate names and
+``daily_dose_mg`` (a test keeps this set equal to the case's names)."""
 
 
 # --- enums ------------------------------------------------------------------------------------
@@ -87,6 +117,9 @@ class DomainWarningKind(enum.Enum):
     """A covariate lies outside the population the model was built on (extrapolation)."""
     MISSING_SUBSTITUTED = "missing_substituted"
     """A covariate was missing and the model's documented ``when_missing`` value was used."""
+    OUTSIDE_STUDIED_POPULATION = "outside_studied_population"
+    """A patient characteristic that is not a covariate of the model (an ``applicability`` entry,
+    e.g. age for a model built on adults) lies outside the range of the studied population."""
 
 
 # --- value types ------------------------------------------------------------------------------
@@ -166,6 +199,40 @@ class CovariateDefinition:
     domain: CovariateDomain | None = None
     when_missing: MissingCovariateRule | None = None
     source: str | None = None
+
+
+@dataclass(frozen=True)
+class ApplicabilityCriterion:
+    """A characteristic of the studied population that is not a covariate of the model.
+
+    Checked by :func:`resolve_covariates` when the caller gives a value under ``name`` (outside a
+    SOFT domain: a :class:`DomainWarning` of kind ``OUTSIDE_STUDIED_POPULATION``; outside a HARD
+    one: ``ModelDomainError``); never checked, and never an error, when no value is given. The
+    value never enters an expression.
+
+    Attributes
+    ----------
+    name : str
+        Canonical case name of the characteristic (``age_years``, ``weight_kg``, ...), or
+        ``daily_dose_mg`` (a dose range, checked only when a caller passes the daily dose).
+    unit : str
+        Unit of the bounds.
+    domain : CovariateDomain
+        The studied range (at least one bound) and how strictly it applies; its ``source`` is the
+        entry's source.
+    description : str or None
+        What the characteristic is, when the name is not enough.
+    source : str or None
+        Where the range comes from (None only for ``test_only`` models).
+    notes : str or None
+    """
+
+    name: str
+    unit: str
+    domain: CovariateDomain
+    description: str | None = None
+    source: str | None = None
+    notes: str | None = None
 
 
 @dataclass(frozen=True)
@@ -375,6 +442,10 @@ class PopPKModel:
     population : PopulationDescription
     structure : Structure
     covariates : tuple of CovariateDefinition
+    applicability : tuple of ApplicabilityCriterion
+        Studied ranges of characteristics that are not covariates (e.g. age for a model built on
+        adults). Checked only for the names a caller gives; a caller that wants to say which
+        ones were *not* checked compares these names with the values it has.
     thetas : tuple of ThetaDefinition
     etas : RandomEffects
         Inter-individual variability (may have zero effects).
@@ -412,6 +483,7 @@ class PopPKModel:
     doi_note: str | None = None
     notes: str | None = None
     test_only: bool = False
+    applicability: tuple[ApplicabilityCriterion, ...] = ()
     source_path: str | None = field(default=None, compare=False)
     builtin: bool = field(default=False, compare=False)
 
@@ -419,6 +491,11 @@ class PopPKModel:
     def covariate_names(self) -> tuple[str, ...]:
         """Names of the declared covariates, in file order."""
         return tuple(c.name for c in self.covariates)
+
+    @property
+    def applicability_names(self) -> tuple[str, ...]:
+        """Names of the ``applicability`` entries (not covariates), in file order."""
+        return tuple(a.name for a in self.applicability)
 
     @property
     def eta_names(self) -> tuple[str, ...]:
@@ -459,6 +536,9 @@ class PopPKModel:
 class DomainWarning:
     """A covariate caveat for one model: extrapolation, or a documented substitution.
 
+    Also issued for an ``applicability`` entry (kind ``OUTSIDE_STUDIED_POPULATION``): then
+    ``covariate`` is the entry's name (a characteristic that is not a covariate of the model).
+
     Not a Python warning: it is returned so the caller can turn it into a finding in a result.
 
     Attributes
@@ -466,7 +546,8 @@ class DomainWarning:
     kind : DomainWarningKind
     model_id, covariate, unit : str
     values : tuple of float
-        The offending values (OUTSIDE_SOFT_DOMAIN) or the substituted value (MISSING_SUBSTITUTED).
+        The offending values (OUTSIDE_SOFT_DOMAIN, OUTSIDE_STUDIED_POPULATION) or the substituted
+        value (MISSING_SUBSTITUTED).
     patient_indices : tuple of int
         Rows concerned (0-based), in the same order as ``values``.
     domain : CovariateDomain or None
@@ -498,7 +579,8 @@ class ResolvedCovariates:
     values : mapping of str to ndarray of shape (n_patients,)
         One entry per covariate the model declares, with documented substitutions applied.
     warnings : tuple of DomainWarning
-        Every substitution and every soft-domain excursion.
+        Every substitution, every soft-domain excursion and every value outside a soft
+        ``applicability`` range (those values are checked only, and are not in ``values``).
     """
 
     model_id: str

@@ -21,7 +21,9 @@ from imatinib_tdm.errors import ModelDefinitionError, ModelDomainError
 from imatinib_tdm.pk._expression import FUNCTIONS, Expression, compile_expression
 from imatinib_tdm.pk._individual import typical_parameters
 from imatinib_tdm.pk._model import (
+    APPLICABILITY_NAMES,
     TIME_VARIABLE,
+    ApplicabilityCriterion,
     ConcentrationBasis,
     CovariateDefinition,
     CovariateDomain,
@@ -61,7 +63,17 @@ _TOP_REQUIRED = (
     "concentration",
     "verification",
 )
-_TOP_OPTIONAL = ("doi", "doi_note", "pmid", "covariates", "etas", "iov", "notes", "test_only")
+_TOP_OPTIONAL = (
+    "doi",
+    "doi_note",
+    "pmid",
+    "covariates",
+    "applicability",
+    "etas",
+    "iov",
+    "notes",
+    "test_only",
+)
 
 
 def create_model(
@@ -96,8 +108,10 @@ def create_model(
     ``time_since_first_dose_h`` only in ``ka_per_h`` and ``bioavailability_frac``; the parameter set
     equal to ``Structure.required_parameters``; OMEGA matrices symmetric positive definite
     (Cholesky); residual error values consistent with its kind; covariate domains ordered and
-    reference values inside them; the concentration unit mg/L; and, when every covariate has a
-    reference value, typical parameters at the reference finite and positive.
+    reference values inside them; ``applicability`` entries named with canonical case covariate
+    names (or ``daily_dose_mg``), listed once, not also covariates, bounded and sourced; the
+    concentration unit mg/L; and, when every covariate has a reference value, typical parameters
+    at the reference finite and positive.
     """
     raw_id = spec.get("id") if isinstance(spec, Mapping) else None
     model_id = str(raw_id) if raw_id is not None else "<no id>"
@@ -128,6 +142,7 @@ def create_model(
         else _parse_random_effects(iov_spec, kappa=True, need_source=need_source)
     )
     _check_unique_names(top, covariates, thetas, etas, iov)
+    applicability = _parse_applicability(top, covariates, need_source)
     parameters = _parse_parameters(top, structure, covariates, thetas, etas, iov)
     model = PopPKModel(
         id=raw_id,
@@ -148,6 +163,7 @@ def create_model(
         verification=_parse_verification(top),
         notes=top.text("notes", required=False),
         test_only=test_only,
+        applicability=applicability,
         source_path=source_path,
         builtin=builtin,
     )
@@ -188,20 +204,8 @@ def _parse_covariate(spec: _Spec) -> CovariateDefinition:
     )
     name = str(spec.text("name"))
     unit = str(spec.text("unit"))
-    domain: CovariateDomain | None = None
     domain_spec = spec.sub("domain", required=False)
-    if domain_spec is not None:
-        domain_spec.check_keys(("kind",), ("min", "max", "source", "notes"))
-        kind_text = domain_spec.text("kind")
-        try:
-            kind = DomainKind(kind_text)
-        except ValueError:
-            raise domain_spec.error(f"kind must be 'hard' or 'soft', got {kind_text!r}") from None
-        low = domain_spec.number("min", required=False)
-        high = domain_spec.number("max", required=False)
-        if low is not None and high is not None and low > high:
-            raise domain_spec.error(f"min {low:g} is greater than max {high:g}")
-        domain = CovariateDomain(low, high, kind, domain_spec.text("source", required=False))
+    domain = None if domain_spec is None else _parse_domain(domain_spec)
     reference = spec.number("reference", required=False)
     if reference is not None and domain is not None and not bool(domain.contains(reference)):
         raise spec.error(f"reference {reference:g} lies outside the domain {domain.describe(unit)}")
@@ -224,6 +228,64 @@ def _parse_covariate(spec: _Spec) -> CovariateDefinition:
         when_missing=when_missing,
         source=spec.text("source", required=False),
     )
+
+
+def _parse_domain(spec: _Spec, *, default_source: str | None = None) -> CovariateDomain:
+    spec.check_keys(("kind",), ("min", "max", "source", "notes"))
+    kind_text = spec.text("kind")
+    try:
+        kind = DomainKind(kind_text)
+    except ValueError:
+        raise spec.error(f"kind must be 'hard' or 'soft', got {kind_text!r}") from None
+    low = spec.number("min", required=False)
+    high = spec.number("max", required=False)
+    if low is not None and high is not None and low > high:
+        raise spec.error(f"min {low:g} is greater than max {high:g}")
+    return CovariateDomain(low, high, kind, spec.text("source", required=False) or default_source)
+
+
+def _parse_applicability(
+    top: _Spec, covariates: Sequence[CovariateDefinition], need_source: bool
+) -> tuple[ApplicabilityCriterion, ...]:
+    """The ``applicability`` list: studied ranges of characteristics that are not covariates."""
+    covariate_names = {c.name for c in covariates}
+    criteria: list[ApplicabilityCriterion] = []
+    seen: set[str] = set()
+    for spec in top.items("applicability"):
+        spec.check_keys(("name", "unit", "domain"), ("description", "source", "notes"))
+        name = str(spec.text("name"))
+        if name not in APPLICABILITY_NAMES:
+            raise spec.error(
+                f"name {name!r} is not a canonical case covariate name; allowed: "
+                f"{', '.join(sorted(APPLICABILITY_NAMES))}"
+            )
+        if name in covariate_names:
+            raise spec.error(
+                f"{name!r} is also declared as a covariate; the covariate's own domain applies, "
+                "so give the studied range there (covariates[].domain) and remove this entry"
+            )
+        if name in seen:
+            raise spec.error(f"{name!r} is listed twice in applicability")
+        seen.add(name)
+        source = spec.text("source", required=False)
+        if need_source and source is None:
+            raise spec.error("'source' is required (where the studied range comes from)")
+        domain_spec = spec.sub("domain")
+        assert domain_spec is not None
+        domain = _parse_domain(domain_spec, default_source=source)
+        if domain.min_value is None and domain.max_value is None:
+            raise domain_spec.error("give 'min', 'max' or both (an unbounded range checks nothing)")
+        criteria.append(
+            ApplicabilityCriterion(
+                name=name,
+                unit=str(spec.text("unit")),
+                domain=domain,
+                description=spec.text("description", required=False),
+                source=source,
+                notes=spec.text("notes", required=False),
+            )
+        )
+    return tuple(criteria)
 
 
 def _parse_theta(spec: _Spec, need_source: bool) -> ThetaDefinition:

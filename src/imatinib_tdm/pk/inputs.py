@@ -2,8 +2,9 @@
 
 A validated :class:`~imatinib_tdm.case.Case` is converted here, once, into the plain arrays and
 frozen dataclasses the numerical kernels take: a :class:`DoseHistory` on hours since the first dose,
-sample times in hours, observed concentrations in mg/L (the engine's unit) and covariate values
-under canonical names. This is the only module of ``pk`` that may import :mod:`imatinib_tdm.case`.
+sample times in hours, observed concentrations in mg/L (the engine's unit), covariate values under
+canonical names, or all of it as one :class:`~imatinib_tdm.pk._events.EventTable`. This is the only
+module of ``pk`` that may import :mod:`imatinib_tdm.case`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from imatinib_tdm.case import Case
+from imatinib_tdm.pk._events import EventTable, RecordKind, Route
 from imatinib_tdm.pk._structures import DoseHistory
 from imatinib_tdm.units import ConcentrationUnit, convert_concentration
 
@@ -20,6 +22,7 @@ __all__ = [
     "case_covariates",
     "case_sample_times_h",
     "case_to_dose_history",
+    "case_to_event_table",
 ]
 
 
@@ -104,3 +107,77 @@ def case_covariates(case: Case) -> dict[str, float]:
         See :meth:`Case.covariate_values`; nothing is filled in with a default.
     """
     return case.covariate_values()
+
+
+def case_to_event_table(case: Case) -> EventTable:
+    """The case as an event table of one individual, on hours since the first dose.
+
+    Parameters
+    ----------
+    case : Case
+        A validated case.
+
+    Returns
+    -------
+    EventTable
+        ``n_patients`` = 1, id ``case.patient.id``. One ORAL dose record per administration
+        taken (missed administrations are left out), one observation per sample in mg/L (molar
+        units converted with the free-base molar mass); a sample below its LLOQ is censored with
+        that LLOQ (its reported value kept, never replaced), a quantified sample with an LLOQ keeps
+        it. At equal times doses come before samples. Covariates are constant: every value of
+        ``case.covariate_values()`` on every record. Occasion 0; no padding.
+
+    See Also
+    --------
+    imatinib_tdm.io.read_nonmem_dataset : the same table type from a NONMEM dataset.
+
+    Examples
+    --------
+    >>> from imatinib_tdm.case import load_demo_case
+    >>> table = case_to_event_table(load_demo_case("demo-001"))
+    >>> table.n_patients, int(table.is_dose.sum()), int(table.is_observation.sum())
+    (1, 50, 1)
+    """
+    doses = case.dose_events()
+    times = case.sample_times_h()
+    dv = case_concentrations_mg_per_l(case)
+    lloq = convert_concentration(
+        case.lloq_ng_per_ml(), ConcentrationUnit.NG_PER_ML, ConcentrationUnit.MG_PER_L
+    )
+    below = case.is_below_lloq()
+    # (time, 0 = dose / 1 = sample, position): doses before samples at equal times
+    order = sorted(
+        [(time_h, 0, i) for i, (time_h, _) in enumerate(doses)]
+        + [(float(time_h), 1, i) for i, time_h in enumerate(times)]
+    )
+    n = len(order)
+    time_h = np.array([item[0] for item in order], dtype=np.float64)
+    is_dose = np.array([item[1] == 0 for item in order], dtype=np.bool_)
+    position = np.array([item[2] for item in order], dtype=np.intp)
+    amounts = np.array([amount for _, amount in doses], dtype=np.float64)
+    sample = ~is_dose
+    dv_row = np.full(n, np.nan)
+    lloq_row = np.full(n, np.nan)
+    dv_row[sample] = dv[position[sample]]
+    lloq_row[sample] = lloq[position[sample]]
+    censored = np.zeros(n, dtype=np.bool_)
+    censored[sample] = below[position[sample]]
+    amount_row = np.zeros(n)
+    amount_row[is_dose] = amounts[position[is_dose]]
+    kind = np.where(is_dose, int(RecordKind.DOSE), int(RecordKind.OBSERVATION)).astype(np.int64)
+    return EventTable(
+        ids=(case.patient.id,),
+        time_h=time_h[None, :],
+        kind=kind[None, :],
+        amount_mg=amount_row[None, :],
+        route=np.full((1, n), int(Route.ORAL), dtype=np.int64),
+        rate_mg_per_h=np.zeros((1, n)),
+        steady_state=np.zeros((1, n), dtype=np.int64),
+        interval_h=np.zeros((1, n)),
+        dv_mg_per_l=dv_row[None, :],
+        censored=censored[None, :],
+        lloq_mg_per_l=lloq_row[None, :],
+        occasion=np.zeros((1, n), dtype=np.int64),
+        covariates={name: np.full((1, n), value) for name, value in case_covariates(case).items()},
+        source=f"case {case.patient.id}",
+    )

@@ -33,8 +33,14 @@ import numpy as np
 import pytest
 
 from imatinib_tdm.pk._closed_form import predict_concentrations
+from imatinib_tdm.pk._covariates import check_covariates
 from imatinib_tdm.pk._individual import individual_parameters, sample_etas, typical_parameters
-from imatinib_tdm.pk._model import DomainKind, PopPKModel
+from imatinib_tdm.pk._model import (
+    APPLICABILITY_NAMES,
+    DomainKind,
+    DomainWarningKind,
+    PopPKModel,
+)
 from imatinib_tdm.pk._structures import Absorption, DoseHistory, PKParameters
 from imatinib_tdm.pk.library import get_model, list_model_ids
 
@@ -181,6 +187,86 @@ def test_covariates_are_canonical_and_categorical_ones_hard_bounded(model_id: st
             # extrapolation
             assert covariate.domain.kind is DomainKind.HARD
             assert covariate.domain.min_value == 0
+
+
+# Studied age ranges (years) of the populations, as the sources report them: Yang 2025 Table 1
+# (secondhand, via nlmixr2lib), except Jiang 2023 and Chien 2022 (nlmixr2lib extraction of the
+# primary papers). Gotta 2014 and the Widmer covariate model use age as a covariate, so their range
+# is the covariate's domain. Judson, Delbaldo, Eechoute, Golabchifar and Shriyan: no numbers.
+STUDIED_AGE_YEARS = {
+    "widmer2006_base": (20, 79),
+    "widmer2006_covariate": (20, 88),  # Tucuxi drug file (covariate domain)
+    "schmidli2005": (18, 70),
+    "petain2008": (2, 84),
+    "menonandersen2009": (6, 24),
+    "demetri2009": (25, 79),
+    "yamakawa2011": (21, 80),
+    "gotta2014": (18, 91),  # covariate domain
+    "dipaolo2014": (27, 79),
+    "wang2019": (16, 82),
+    "he2023": (14, 87),
+    "jiang2023": (27, 79),
+    "chien2022": (19.7, 31),
+}
+
+# Studied daily doses (mg/day): Yang 2025 Table 1 unless stated.
+STUDIED_DAILY_DOSE_MG = {
+    "widmer2006_base": (150, 800),
+    "widmer2006_covariate": (150, 800),
+    "judson2005": (400, 1000),
+    "demetri2009": (400, 600),  # primary abstract: 400 or 600 mg
+    "yamakawa2011": (100, 600),
+    "eechoute2012": (400, 800),
+    "golabchifar2014": (300, 800),  # primary abstract
+    "gotta2014": (100, 1200),
+    "dipaolo2014": (200, 600),  # 200/400/600 mg
+    "shriyan2022": (400, 800),
+    "jiang2023": (200, 600),
+    "he2023": (200, 400),  # 200/300/400 mg
+}
+
+
+def _age_range(model: PopPKModel) -> tuple[float | None, float | None] | None:
+    if "age_years" in model.covariate_names:
+        domain = model.covariate("age_years").domain
+    else:
+        domain = next((a.domain for a in model.applicability if a.name == "age_years"), None)
+    return None if domain is None else (domain.min_value, domain.max_value)
+
+
+@pytest.mark.parametrize("model_id", ALL_MODELS)
+def test_every_applicability_entry_has_a_source(model_id: str) -> None:
+    model = get_model(model_id)
+    for entry in model.applicability:
+        assert entry.source and entry.source.strip(), f"{model_id}: {entry.name} has no source"
+        assert entry.domain.source == entry.source
+        assert entry.name in APPLICABILITY_NAMES
+        assert entry.name not in model.covariate_names
+        assert entry.domain.kind is DomainKind.SOFT  # studied ranges: extrapolation, not refusal
+        assert "reference" not in entry.source.lower()  # cite the original, not the folder
+
+
+@pytest.mark.parametrize("model_id", ALL_MODELS)
+def test_studied_age_and_dose_ranges(model_id: str) -> None:
+    model = get_model(model_id)
+    assert _age_range(model) == STUDIED_AGE_YEARS.get(model_id)
+    dose = next((a.domain for a in model.applicability if a.name == "daily_dose_mg"), None)
+    expected = STUDIED_DAILY_DOSE_MG.get(model_id)
+    assert (None if dose is None else (dose.min_value, dose.max_value)) == expected
+
+
+@pytest.mark.parametrize("model_id", ALL_MODELS)
+def test_a_ten_year_old_is_flagged_by_every_model_built_without_children(model_id: str) -> None:
+    # Yang 2025: published imatinib models perform poorly in children.
+    model = get_model(model_id)
+    covariates = {**REFERENCE_COVARIATES[model_id], "age_years": 10}
+    warnings = check_covariates(model, covariates)
+    flagged = any(w.covariate == "age_years" for w in warnings)
+    age_range = _age_range(model)
+    assert flagged == (age_range is not None and age_range[0] is not None and age_range[0] > 10)
+    if flagged and "age_years" not in model.covariate_names:
+        (warning,) = (w for w in warnings if w.covariate == "age_years")
+        assert warning.kind is DomainWarningKind.OUTSIDE_STUDIED_POPULATION
 
 
 @pytest.mark.parametrize("model_id", PARENT_ONLY_MODELS)
