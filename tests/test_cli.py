@@ -200,3 +200,81 @@ def test_case_with_unknown_unit_and_early_sample_fail_cleanly(tmp_path: Path) ->
         assert result.returncode == 2, result.stdout + result.stderr
         assert "Traceback" not in result.stderr
         assert word in result.stderr
+
+
+def test_estimate_case_json_contract() -> None:
+    result = runner.invoke(
+        app,
+        [
+            "estimate",
+            "--demo",
+            "demo-001",
+            "--model",
+            "widmer2006_covariate",
+            "--draws",
+            "300",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    for key in ("etas", "individual_parameters", "ofv", "predictions", "trough_ng_per_ml"):
+        assert key in data
+    assert set(data["trough_ng_per_ml"]) >= {"value", "lower", "upper"}
+
+
+def test_estimate_nonmem_dataset_one_result_per_id() -> None:
+    result = runner.invoke(
+        app,
+        [
+            "estimate",
+            "--data",
+            str(ROOT / "examples" / "nonmem-synthetic.csv"),
+            "--model",
+            "widmer2006_covariate",
+            "--dv-unit",
+            "ng/mL",
+            "--column",
+            "WT=weight_kg",
+            "--column",
+            "AGE=age_years",
+            "--column",
+            "SEX=sex_male",
+            "--column",
+            "GIST=indication_gist",
+            "--draws",
+            "200",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert [r["id"] for r in data["results"]] == ["1", "2", "3"]
+    assert all(r["converged"] for r in data["results"])
+    third = data["results"][2]
+    assert third["predictions"][-1]["below_lloq"] is True
+
+
+def test_recommend_prints_table_and_advice() -> None:
+    result = runner.invoke(
+        app, ["recommend", "--demo", "demo-001", "--model", "widmer2006_covariate"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "P(>=target)" in result.output
+    assert "advice:" in result.output
+    assert "not a medical device" in result.output
+
+
+def test_estimate_without_covariate_column_fails_cleanly() -> None:
+    result = _run(
+        "estimate",
+        "--data",
+        str(ROOT / "examples" / "nonmem-synthetic.csv"),
+        "--model",
+        "widmer2006_covariate",
+        "--dv-unit",
+        "ng/mL",
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "weight_kg" in result.stderr

@@ -7,6 +7,7 @@ on stderr and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 from imatinib_tdm import __version__
 from imatinib_tdm.case import Dose, format_validation_error, load_case, load_demo_case
 from imatinib_tdm.errors import CaseError, TdmError
+from imatinib_tdm.io import load_nonmem_dataset
 from imatinib_tdm.pk import (
     DoseHistory,
     PopPKModel,
@@ -29,7 +31,17 @@ from imatinib_tdm.pk import (
     simulate_typical,
 )
 from imatinib_tdm.pk.library import get_model, list_models
-from imatinib_tdm.tdm import NOTICE, APrioriPrediction, predict_a_priori
+from imatinib_tdm.tdm import (
+    BAYESIAN_NOTICE,
+    NOTICE,
+    APrioriPrediction,
+    DoseRecommendation,
+    IndividualEstimate,
+    estimate_individual,
+    estimate_table,
+    predict_a_priori,
+    recommend_dose,
+)
 
 app = typer.Typer(
     name="imatinib-tdm",
@@ -367,9 +379,7 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """A priori prediction for a case: where its levels fall among patients like it."""
-    if (case_file is None) == (demo is None):
-        raise CaseError("give either a CASE file or --demo NAME", field="case")
-    case = load_demo_case(demo) if demo is not None else load_case(case_file)  # type: ignore[arg-type]
+    case = _load_case_arg(case_file, demo)
     model = _load_model(model_id, model_file)
     prediction = predict_a_priori(case, model, n_individuals=individuals, seed=seed)
     if as_json:
@@ -418,6 +428,199 @@ def _print_prediction(prediction: APrioriPrediction, case_warnings: list[str]) -
         f"imatinib-tdm {prediction.software_version}"
     )
     typer.echo(prediction.notice)
+
+
+def _load_case_arg(case_file: Path | None, demo: str | None) -> Any:
+    if (case_file is None) == (demo is None):
+        raise CaseError("give either a CASE file or --demo NAME", field="case")
+    return load_demo_case(demo) if demo is not None else load_case(case_file)  # type: ignore[arg-type]
+
+
+def _parse_column_map(items: list[str]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for item in items:
+        column, sep, name = item.partition("=")
+        if not sep or not column.strip() or not name.strip():
+            raise CaseError(
+                f"--column must be COLUMN=name (e.g. WT=weight_kg); got {item!r}", field="column"
+            )
+        mapping[column.strip()] = name.strip()
+    return mapping
+
+
+@app.command()
+def estimate(
+    case_file: Annotated[
+        Path | None, typer.Argument(metavar="[CASE]", help="Case file (YAML or JSON).")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="A NONMEM-format dataset (CSV): every ID.")
+    ] = None,
+    demo: Annotated[str | None, typer.Option(help="A bundled demo case, e.g. demo-001.")] = None,
+    model_id: Annotated[str | None, typer.Option("--model", help="Library model id.")] = None,
+    model_file: Annotated[Path | None, typer.Option("--model-file")] = None,
+    dv_unit: Annotated[str, typer.Option(help="Unit of DV in --data.")] = "mg/L",
+    column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--column",
+            help="Dataset column holding a model covariate: COLUMN=name (e.g. WT=weight_kg); "
+            "columns already named like the covariate need none. Repeatable.",
+        ),
+    ] = None,
+    time_varying: Annotated[
+        str, typer.Option(help="Covariate convention for --data: locf or nonmem_next.")
+    ] = "locf",
+    draws: Annotated[int, typer.Option(help="Posterior draws kept.")] = 1000,
+    seed: Annotated[int, typer.Option()] = 20261126,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Bayesian (MAP) estimate: individual parameters, predictions, trough with interval."""
+    model = _load_model(model_id, model_file)
+    if data is not None:
+        if case_file is not None or demo is not None:
+            raise CaseError("give a CASE or --data, not both", field="data")
+        if time_varying not in ("locf", "nonmem_next"):
+            raise CaseError("--time-varying must be locf or nonmem_next", field="time_varying")
+        renames = _parse_column_map(column or [])
+        mapped = set(renames.values())
+        columns = list(renames) + [c for c in model.covariate_names if c not in mapped]
+        dataset = load_nonmem_dataset(
+            data,
+            covariates=columns,
+            time_varying=time_varying,  # type: ignore[arg-type]
+            dv_unit=dv_unit,
+        )
+        table = dataclasses.replace(
+            dataset.table,
+            covariates={renames.get(k, k): v for k, v in dataset.table.covariates.items()},
+        )
+        results = estimate_table(table, model, n_draws=draws, seed=seed)
+        if as_json:
+            _echo_json(
+                {
+                    "model_id": model.id,
+                    "dataset": str(data),
+                    "dataset_warnings": [w.message for w in dataset.warnings],
+                    "results": results,
+                    "notice": BAYESIAN_NOTICE,
+                }
+            )
+            return
+        for w in dataset.warnings:
+            typer.echo(f"  ! {w.message}")
+        typer.echo(f"{'ID':<10} {'OFV':>9} {'CL/F L/h':>9}  trough ng/mL (90% CrI)   status")
+        for r in results:
+            t = r["trough_ng_per_ml"]
+            trough = "-" if t is None else f"{t['value']:.0f} ({t['lower']:.0f}-{t['upper']:.0f})"
+            cl = r["individual_parameters"].get("cl_l_per_h", float("nan"))
+            typer.echo(f"{r['id']:<10} {r['ofv']:>9.3f} {cl:>9.2f}  {trough:<24} {r['message']}")
+        typer.echo(BAYESIAN_NOTICE)
+        return
+    case = _load_case_arg(case_file, demo)
+    result = estimate_individual(case, model, n_draws=draws, seed=seed)
+    if as_json:
+        _echo_json(result.to_dict())
+        return
+    _print_estimate(result)
+
+
+def _print_estimate(e: IndividualEstimate) -> None:
+    typer.echo(f"patient {e.patient_id} - Bayesian estimate with {e.model_id}: {e.model_name}")
+    for w in e.warnings:
+        typer.echo(f"  ! {w}")
+    etas = ", ".join(f"{k} {v:+.3f}" for k, v in e.etas.items())
+    typer.echo(f"MAP: {etas}; OFV {e.ofv:.3f}; {e.message} ({e.n_iterations} iterations)")
+    for name, v in e.individual_parameters.items():
+        typer.echo(f"  {name:<22} {v['value']:10.4g}  (90% CrI {v['lower']:.4g}-{v['upper']:.4g})")
+    for p in e.predictions:
+        obs = (
+            f"< LLOQ {p['lloq_ng_per_ml']:g}"
+            if p["below_lloq"]
+            else f"{p['observed_ng_per_ml']:g} ng/mL"
+        )
+        typer.echo(
+            f"{p['sample_id'] or 'sample'} at {p['time_h']:.1f} h: observed {obs}; individual "
+            f"prediction {p['individual_prediction_ng_per_ml']:.0f} ng/mL "
+            f"(90% CrI {p['lower']:.0f}-{p['upper']:.0f})"
+        )
+    t = e.trough_ng_per_ml
+    if t is not None:
+        typer.echo(
+            f"individual steady-state trough at {t['dose_mg']:g} mg every {t['interval_h']:g} h: "
+            f"{t['value']:.0f} ng/mL (90% CrI {t['lower']:.0f}-{t['upper']:.0f})"
+        )
+    ll = e.log_linear_trough
+    if ll is not None:
+        typer.echo(
+            f"log-linear correction of {ll['sample_id'] or 'the latest sample'} "
+            f"(ke {ll['ke_per_h']:g} 1/h, {ll['method_citation'][:60]}...): "
+            f"{ll['trough_ng_per_ml']:.0f} ng/mL (ke range {ll['range_low_ng_per_ml']:.0f}-"
+            f"{ll['range_high_ng_per_ml']:.0f})"
+        )
+        for caveat in ll["caveats"]:
+            typer.echo(f"  ! {caveat['message']}")
+    typer.echo("assumptions:")
+    for a in e.assumptions:
+        typer.echo(f"  - {a}")
+    typer.echo(e.notice)
+
+
+@app.command()
+def recommend(
+    case_file: Annotated[
+        Path | None, typer.Argument(metavar="[CASE]", help="Case file (YAML or JSON).")
+    ] = None,
+    demo: Annotated[str | None, typer.Option(help="A bundled demo case, e.g. demo-001.")] = None,
+    model_id: Annotated[str | None, typer.Option("--model", help="Library model id.")] = None,
+    model_file: Annotated[Path | None, typer.Option("--model-file")] = None,
+    target: Annotated[str | None, typer.Option(help="Target id (data/targets.yaml).")] = None,
+    alert: Annotated[str | None, typer.Option(help="High-level alert id.")] = None,
+    probability: Annotated[
+        float, typer.Option(help="Required probability of reaching the target.")
+    ] = 0.8,
+    seed: Annotated[int, typer.Option()] = 20261126,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Regimen table and dose advice from the patient's posterior."""
+    if not 0.0 < probability < 1.0:
+        raise CaseError("--probability must be between 0 and 1", field="probability")
+    model = _load_model(model_id, model_file)
+    case = _load_case_arg(case_file, demo)
+    rec = recommend_dose(
+        case, model, target_id=target, alert_id=alert, probability=probability, seed=seed
+    )
+    if as_json:
+        _echo_json(rec.to_dict())
+        return
+    _print_recommendation(rec)
+
+
+def _print_recommendation(rec: DoseRecommendation) -> None:
+    _print_estimate(rec.estimate)
+    table = rec.advice.table
+    typer.echo(
+        f"target {table.target_ng_per_ml:g} ng/mL ({table.target_id})"
+        + (f", alert {table.alert_ng_per_ml:g} ng/mL ({table.alert_id})" if table.alert_id else "")
+    )
+    typer.echo(
+        f"{'regimen':<34} {'trough median (90% CrI)':<26} {'P(>=target)':>11} {'P(>alert)':>10}"
+    )
+    for row in table.rows:
+        alert = "-" if row.probability_above_alert is None else f"{row.probability_above_alert:.0%}"
+        typer.echo(
+            f"{row.regimen.label:<34} {row.trough_median_ng_per_ml:>6.0f} "
+            f"({row.trough_p5_ng_per_ml:.0f}-{row.trough_p95_ng_per_ml:.0f}){'':<10} "
+            f"{row.probability_target_attained:>10.0%} {alert:>10}"
+        )
+    typer.echo(f"advice: {rec.advice.reason}")
+    if rec.resampling is not None:
+        r = rec.resampling
+        typer.echo(
+            f"re-sample after {r.resample_after_days:.0f} days ({r.lab_rule_applied}); predicted "
+            f"trough then {r.predicted_trough_at_resampling_median_ng_per_ml:.0f} ng/mL (median)"
+        )
+    typer.echo(rec.estimate.notice)
 
 
 @app.command()

@@ -1,6 +1,12 @@
-"""TDM layer: interpretation of a case with a popPK model (imports pk and case, never the web).
+"""TDM layer: clinical use of popPK models for a case (imports pk and case, never the web).
 
-So far: a priori (population) prediction of a case's samples and steady-state trough.
+* a priori (population) prediction: :func:`predict_a_priori`;
+* Bayesian individualisation: :func:`estimate_individual` (one case), :func:`estimate_table`
+  (every ID of an event table, e.g. a NONMEM dataset);
+* dose advice: :func:`recommend_dose`, built on :func:`candidate_regimens`,
+  :func:`evaluate_regimens`, :func:`recommend_regimen`, :func:`predict_time_to_steady_state`;
+* model-free trough correction: :func:`correct_trough_log_linear`;
+* knowledge (targets, dosing rules, trough correction) with sources: ``load_*``.
 """
 
 from imatinib_tdm.tdm._a_priori import (
@@ -10,11 +16,60 @@ from imatinib_tdm.tdm._a_priori import (
     TroughPrediction,
     predict_a_priori,
 )
+from imatinib_tdm.tdm._dosing import (
+    AdviceStatus,
+    DoseAdvice,
+    RegimenEvaluation,
+    RegimenTable,
+    evaluate_regimens,
+    recommend_regimen,
+)
+from imatinib_tdm.tdm._individual import NOTICE as BAYESIAN_NOTICE
+from imatinib_tdm.tdm._individual import (
+    DoseRecommendation,
+    IndividualEstimate,
+    estimate_individual,
+    estimate_table,
+    recommend_dose,
+)
+from imatinib_tdm.tdm._knowledge import (
+    Threshold,
+    load_dosing_rules,
+    load_targets,
+    load_trough_correction,
+)
+from imatinib_tdm.tdm._regimens import Regimen, candidate_regimens, compute_body_surface_area
+from imatinib_tdm.tdm._resampling import SteadyStateTiming, predict_time_to_steady_state
+from imatinib_tdm.tdm._trough import Caveat, LogLinearTrough, correct_trough_log_linear
 
 __all__ = [
+    "BAYESIAN_NOTICE",
     "NOTICE",
     "APrioriPrediction",
+    "AdviceStatus",
+    "Caveat",
+    "DoseAdvice",
+    "DoseRecommendation",
+    "IndividualEstimate",
+    "LogLinearTrough",
+    "Regimen",
+    "RegimenEvaluation",
+    "RegimenTable",
     "SamplePrediction",
+    "SteadyStateTiming",
+    "Threshold",
     "TroughPrediction",
+    "candidate_regimens",
+    "compute_body_surface_area",
+    "correct_trough_log_linear",
+    "estimate_individual",
+    "estimate_table",
+    "evaluate_regimens",
+    "load_dosing_rules",
+    "load_targets",
+    "load_trough_correction",
     "predict_a_priori",
+    "predict_time_to_steady_state",
+    "recommend_dose",
+    "recommend_regimen",
 ]
