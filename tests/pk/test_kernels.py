@@ -32,9 +32,7 @@ def _conv3_exact(a: float, b: float, c: float, t: float) -> float:
     if x[0] == x[1] or x[1] == x[2]:
         repeated, other = (x[0], x[2]) if x[0] == x[1] else (x[2], x[0])
         d = other - repeated
-        return float(
-            (mpmath.exp(-repeated * t_) * (d * t_ - 1) + mpmath.exp(-other * t_)) / d**2
-        )
+        return float((mpmath.exp(-repeated * t_) * (d * t_ - 1) + mpmath.exp(-other * t_)) / d**2)
     a_, b_, c_ = x
     return float(
         mpmath.exp(-a_ * t_) / ((b_ - a_) * (c_ - a_))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import special
@@ -240,3 +242,103 @@ def test_posterior_intervals_cover_the_true_values() -> None:
         coverage = np.mean((true[:, i] >= lo) & (true[:, i] <= hi))
         # binomial SD for 200 patients at 0.9 is 0.021: the band is about 3 SD
         assert 0.83 <= coverage <= 0.97, coverage
+
+
+def _nelder_mead_agrees(problem, result, atol: float = 2e-5) -> None:  # type: ignore[no-untyped-def]
+    """Independent check: scipy's optimiser on the same objective (Powell: derivative-free,
+    fast in the 8 dimensions of two IOV occasions)."""
+    for p in range(problem.n_patients):
+
+        def f(e: np.ndarray, p: int = p) -> float:
+            return float(objective(problem, e[None, :], np.array([p]))[0])
+
+        ref = minimize(
+            f,
+            result.etas[p] + 0.05,
+            method="Powell",
+            options={"xtol": 1e-10, "ftol": 1e-14, "maxfev": 200000},
+        )
+        assert ref.fun >= result.ofv[p] - 1e-8
+        np.testing.assert_allclose(result.etas[p], ref.x, atol=atol)
+
+
+def test_record_engine_gives_the_same_estimates_as_superposition() -> None:
+    model, table, _, _ = _simulate("schmidli2005", 3, seed=21, obs=[24 * 27 + 3.0, 24 * 29 + 23.0])
+    fast = estimate_map(prepare_map_problem(model, table))
+    records = estimate_map(prepare_map_problem(model, table, engine="records"))
+    np.testing.assert_allclose(records.etas, fast.etas, atol=1e-9)
+    np.testing.assert_allclose(records.ofv, fast.ofv, rtol=1e-10)
+
+
+def test_time_varying_covariate_is_estimated_with_the_record_engine() -> None:
+    """Weight changes between doses (Schmidli: weight on CL and V): record engine, exact mode."""
+    model, table, _, _ = _simulate("schmidli2005", 2, seed=8, obs=[24 * 15 + 3.0, 24 * 29 + 23.0])
+    weight = table.covariates["weight_kg"].copy()
+    weight[:, table.time_h[0] > 24 * 20] = 55.0  # weight loss from day 20
+    varying = dataclasses.replace(table, covariates={**table.covariates, "weight_kg": weight})
+    problem = prepare_map_problem(model, varying)
+    assert problem.record_table is not None
+    result = estimate_map(problem)
+    assert result.converged.all()
+    _is_local_minimum(problem, result)
+    constant = estimate_map(prepare_map_problem(model, table))
+    assert not np.allclose(result.etas, constant.etas)
+
+
+def _is_local_minimum(problem, result) -> None:  # type: ignore[no-untyped-def]
+    """Cheap independent check: a gradient (other step size) near 0 and no lower point nearby."""
+    rng = np.random.default_rng(0)
+    k = result.etas.shape[1]
+    for p in range(problem.n_patients):
+        rows = np.array([p])
+
+        def central(h: float, e: np.ndarray, p: int = p, rows: np.ndarray = rows) -> float:
+            up = objective(problem, (result.etas[p] + h * e)[None, :], rows)[0]
+            down = objective(problem, (result.etas[p] - h * e)[None, :], rows)[0]
+            return float(up - down) / (2 * h)
+
+        # Richardson extrapolation of two central differences (steps unlike the optimiser's)
+        grad = [(4 * central(1e-3, e) - central(2e-3, e)) / 3 for e in np.eye(k)]
+        assert np.max(np.abs(grad)) < 1e-4, grad
+        around = result.etas[p] + 1e-2 * rng.standard_normal((64, k))
+        values = objective(problem, around, np.full(64, p))
+        assert np.all(values >= result.ofv[p] - 1e-9)
+
+
+def test_inter_occasion_variability_across_two_occasions() -> None:
+    model, table, _, _ = _simulate(
+        "golabchifar2014", 2, seed=4, obs=[24 * 14 + 23.0, 24 * 29 + 23.0]
+    )
+    occasion = np.where(table.time_h > 24 * 15, 1, 0).astype(np.int64)
+    two = dataclasses.replace(table, occasion=occasion)
+    problem = prepare_map_problem(model, two)
+    kappas = [n for n in problem.effect_names if n.startswith("KAPPA")]
+    assert len(kappas) == 2 * len(model.kappa_names)
+    assert any(n.endswith("_OCC2") for n in kappas)
+    result = estimate_map(problem)
+    assert result.converged.all()
+    _is_local_minimum(problem, result)
+
+
+@pytest.mark.slow
+def test_inter_occasion_variability_agrees_with_scipy() -> None:
+    model, table, _, _ = _simulate(
+        "golabchifar2014", 1, seed=4, obs=[24 * 14 + 23.0, 24 * 29 + 23.0]
+    )
+    occasion = np.where(table.time_h > 24 * 15, 1, 0).astype(np.int64)
+    problem = prepare_map_problem(model, dataclasses.replace(table, occasion=occasion))
+    _nelder_mead_agrees(problem, estimate_map(problem), atol=5e-5)
+
+
+def test_steady_state_record_equals_a_long_explicit_history() -> None:
+    """One SS=1 dose record (II = 24 h) and a trough: same estimate as 120 explicit doses."""
+    model = get_model("widmer2006_base")
+    long = DoseHistory.regular(amount_mg=400, interval_h=24, n_doses=120)
+    obs = np.array([[24 * 119 + 23.0]])
+    explicit = make_table(long.times_h, long.amounts_mg, obs, np.array([[0.9]]))
+    ss = make_table(np.array([24 * 119.0]), np.array([400.0]), obs, np.array([[0.9]]))
+    ss_flag = np.where(ss.kind == RecordKind.DOSE, 1, 0).astype(np.int64)
+    ss = dataclasses.replace(ss, steady_state=ss_flag, interval_h=np.where(ss_flag == 1, 24.0, 0.0))
+    a = estimate_map(model, explicit)
+    b = estimate_map(model, ss)
+    np.testing.assert_allclose(b.etas, a.etas, atol=1e-6)

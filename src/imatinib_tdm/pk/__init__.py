@@ -14,7 +14,10 @@ Imports nothing from tdm, report, store or service (``inputs`` alone reads a cas
 from imatinib_tdm.pk._closed_form import predict_concentrations
 from imatinib_tdm.pk._covariates import check_covariates, required_covariates, resolve_covariates
 from imatinib_tdm.pk._custom import load_model_file
+from imatinib_tdm.pk._event_engine import RecordParameters, predict_event_table
+from imatinib_tdm.pk._events import EventTable, RecordKind, Route
 from imatinib_tdm.pk._individual import individual_parameters, sample_etas, typical_parameters
+from imatinib_tdm.pk._map import MapProblem, MapResult, estimate_map, prepare_map_problem
 from imatinib_tdm.pk._model import (
     CovariateDefinition,
     DomainKind,
@@ -26,6 +29,7 @@ from imatinib_tdm.pk._model import (
 )
 from imatinib_tdm.pk._model_spec import create_model
 from imatinib_tdm.pk._ode import integrate_ode
+from imatinib_tdm.pk._posterior import PosteriorSample, sample_posterior
 from imatinib_tdm.pk._simulation import (
     PopulationSimulation,
     SteadyStateTroughSimulation,
@@ -42,25 +46,36 @@ __all__ = [
     "DomainKind",
     "DomainWarning",
     "DoseHistory",
+    "EventTable",
+    "MapProblem",
+    "MapResult",
     "PKParameters",
     "PopPKModel",
     "PopulationSimulation",
+    "PosteriorSample",
+    "RecordKind",
+    "RecordParameters",
     "ResidualErrorKind",
     "ResidualErrorModel",
     "ResolvedCovariates",
+    "Route",
     "SteadyStateTroughSimulation",
     "Structure",
     "check_covariates",
     "create_model",
+    "estimate_map",
     "individual_parameters",
     "integrate_ode",
     "load_model_file",
     "predict_concentrations",
+    "predict_event_table",
     "predict_steady_state",
     "predict_steady_state_trough",
+    "prepare_map_problem",
     "required_covariates",
     "resolve_covariates",
     "sample_etas",
+    "sample_posterior",
     "simulate_population",
     "simulate_steady_state_troughs",
     "simulate_typical",

@@ -22,6 +22,7 @@ This module must not import case, tdm, report, store or service.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,11 +36,12 @@ from imatinib_tdm.errors import EstimationError
 from imatinib_tdm.pk._closed_form import predict_concentrations
 from imatinib_tdm.pk._covariates import resolve_covariates
 from imatinib_tdm.pk._dose_matrix import DoseMatrix, predict_dose_matrix
+from imatinib_tdm.pk._event_engine import RecordParameters, predict_event_table
 from imatinib_tdm.pk._events import EventTable, RecordKind
 from imatinib_tdm.pk._expression import evaluate_expression
 from imatinib_tdm.pk._individual import individual_parameters
 from imatinib_tdm.pk._model import DomainWarning, PopPKModel, ResolvedCovariates
-from imatinib_tdm.pk._structures import DoseHistory, PKParameters
+from imatinib_tdm.pk._structures import Absorption, DoseHistory, PKParameters
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -80,6 +82,12 @@ class MapProblem:
     precision : ndarray (n_effects, n_effects)
         Inverse of ``omega``.
     theta_env : mapping of theta name to its value (for expression evaluation)
+    record_table : EventTable or None
+        Set when the record-by-record engine is needed (SS records, time-varying covariates,
+        several occasions with IOV); predictions then come from it.
+    record_covariates : mapping name -> ndarray (n_patients, n_records), or None
+    obs_record_index : int ndarray (n_patients, n_obs)
+        Record index of each observation column.
     """
 
     model: PopPKModel
@@ -96,6 +104,9 @@ class MapProblem:
     warnings: tuple[DomainWarning, ...] = ()
     precision: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
     theta_env: Mapping[str, float] = field(default_factory=dict)
+    record_table: EventTable | None = None
+    record_covariates: Mapping[str, FloatArray] | None = None
+    obs_record_index: NDArray[np.intp] = field(default_factory=lambda: np.zeros((0, 0), np.intp))
 
     @property
     def n_patients(self) -> int:
@@ -153,53 +164,78 @@ class MapResult:
     warnings: tuple[DomainWarning, ...] = field(default=())
 
 
-def prepare_map_problem(model: PopPKModel, table: EventTable) -> MapProblem:
+def prepare_map_problem(
+    model: PopPKModel, table: EventTable, *, engine: str = "auto"
+) -> MapProblem:
     """Check an event table against a model and arrange it for :func:`objective`.
+
+    Individuals whose parameters are constant over their records (the usual TDM case) are
+    predicted by direct superposition; steady-state (SS) dose records, covariates that change
+    within an individual, or several occasions of a model with inter-occasion variability
+    switch the whole batch to the record-by-record engine (:mod:`._event_engine`), with one set
+    of KAPPAs per occasion.
 
     Raises
     ------
     EstimationError
-        Records the estimator cannot use yet (steady-state records, covariates that change
-        within an individual, several occasions of a model with inter-occasion variability),
-        or an individual with an observation and no dose before it.
+        An observation with no dose before it; transit-absorption models with time-varying
+        parameters or SS records (not supported by the record-by-record engine).
     MissingCovariateError, ModelDomainError
-        From the model's covariate checks.
+        From the model's covariate checks (on every record when covariates vary).
+
+    Notes
+    -----
+    ``engine="records"`` forces the record-by-record engine even when superposition would do
+    (both give the same predictions; used to cross-check them).
     """
     n_p = table.n_patients
     is_dose = table.kind == RecordKind.DOSE
     is_obs = table.kind == RecordKind.OBSERVATION
-    if np.any(table.steady_state[is_dose] != 0):
-        raise EstimationError(
-            "steady-state (SS) dose records are not supported by the estimator yet; expand "
-            "them into explicit doses (ADDL)"
-        )
-    covariate_values: dict[str, FloatArray] = {}
     real = table.kind != RecordKind.PAD
-    for name in model.covariate_names + tuple(getattr(model, "applicability_names", ())):
-        if name not in table.covariates:
-            continue
-        values = table.covariates[name]
-        first = np.array([_first_known(values[p], real[p]) for p in range(n_p)])
-        varying = [
-            table.ids[p]
-            for p in range(n_p)
-            if np.nanmax(np.abs(values[p][real[p]] - first[p]), initial=0.0) > 0.0
-        ]
-        if varying and name in model.covariate_names:
-            raise EstimationError(
-                f"covariate {name} changes within individual(s) {', '.join(varying[:10])}; "
-                "time-varying covariates are not supported by the estimator yet"
-            )
-        covariate_values[name] = first
-    resolved = resolve_covariates(model, covariate_values)
-    n_occasions = [np.unique(table.occasion[p][real[p]]).size for p in range(n_p)]
-    if model.iov is not None and max(n_occasions, default=1) > 1:
-        raise EstimationError(
-            f"model {model.id} has inter-occasion variability and some individuals have several "
-            "occasions; estimation across occasions is not supported yet"
+    names_checked = model.covariate_names + tuple(getattr(model, "applicability_names", ()))
+    present = [name for name in names_checked if name in table.covariates]
+    varying = any(
+        np.nanmax(
+            np.abs(table.covariates[name] - _last_known(table.covariates[name], real)), initial=0.0
         )
+        > 0.0
+        for name in present
+        if name in model.covariate_names
+    )
+    n_occasions = int(table.occasion[real].max(initial=0)) + 1
+    has_ss = bool(np.any(table.steady_state[is_dose] != 0))
+    if engine not in ("auto", "records"):
+        raise ValueError(f"engine must be 'auto' or 'records', got {engine!r}")
+    use_records = (
+        engine == "records" or has_ss or varying or (model.iov is not None and n_occasions > 1)
+    )
+    if use_records and model.structure.absorption is Absorption.TRANSIT:
+        raise EstimationError(
+            f"model {model.id} has transit absorption: steady-state records, time-varying "
+            "covariates and several occasions are not supported for transit models"
+        )
+    if use_records and model.time_varying_parameters:
+        raise EstimationError(
+            f"model {model.id} has parameters that change with time on therapy; steady-state "
+            "records and time-varying covariates are not supported with it"
+        )
+    # current covariates (last record) describe the individual for steady-state predictions
+    current = {name: _last_known(table.covariates[name], real)[:, 0] for name in present}
+    resolved = resolve_covariates(model, current)
+    warnings_: tuple[DomainWarning, ...] = resolved.warnings
+    record_covariates: dict[str, FloatArray] | None = None
+    if use_records:
+        flat = {name: table.covariates[name][real] for name in present}
+        per_record = resolve_covariates(model, flat)  # domain checks on every record
+        record_covariates = {}
+        for name, values in per_record.values.items():
+            full = np.full(table.time_h.shape, np.nan)
+            full[real] = values
+            # padding records repeat the individual's last value (they predict nothing)
+            record_covariates[name] = np.where(real, full, _last_known(full, real))
+        warnings_ = per_record.warnings
     doses = _dose_matrix(table, is_dose)
-    obs_times, dv, lloq, observed, censored = _observations(table, is_obs)
+    obs_times, dv, lloq, observed, censored, obs_index = _observations(table, is_obs)
     first_dose = np.where(doses.amounts_mg > 0, doses.times_h, np.inf).min(axis=1)
     early = [
         table.ids[p]
@@ -210,8 +246,14 @@ def prepare_map_problem(model: PopPKModel, table: EventTable) -> MapProblem:
         raise EstimationError(
             f"individual(s) {', '.join(early[:10])} have an observation before their first dose"
         )
-    names = list(model.eta_names) + list(model.kappa_names)
-    blocks = [model.etas.omega] + ([model.iov.omega] if model.iov is not None else [])
+    names = list(model.eta_names)
+    blocks = [model.etas.omega]
+    if model.iov is not None:
+        n_occ = n_occasions if use_records else 1
+        for occasion in range(n_occ):
+            suffix = f"_OCC{occasion + 1}" if use_records else ""
+            names += [f"{kappa}{suffix}" for kappa in model.kappa_names]
+            blocks.append(model.iov.omega)
     if model.residual_error.eta_on_residual_sd:
         names.append(_RESIDUAL_ETA)
         blocks.append(np.array([[model.residual_error.eta_on_residual_sd**2]]))
@@ -234,10 +276,23 @@ def prepare_map_problem(model: PopPKModel, table: EventTable) -> MapProblem:
         lloq_mg_per_l=lloq,
         observed=observed,
         censored=censored,
-        warnings=resolved.warnings,
+        warnings=warnings_,
         precision=np.asarray(np.linalg.inv(omega), dtype=np.float64) if size else np.zeros((0, 0)),
         theta_env={t.name: t.value for t in model.thetas},
+        record_table=table if use_records else None,
+        record_covariates=record_covariates,
+        obs_record_index=obs_index,
     )
+
+
+def _last_known(values: FloatArray, real: BoolArray) -> FloatArray:
+    """Each individual's last known value on a real record, shape ``(n_patients, 1)``."""
+    out = np.full((values.shape[0], 1), np.nan)
+    for p in range(values.shape[0]):
+        known = values[p][real[p] & np.isfinite(values[p])]
+        if known.size:
+            out[p, 0] = known[-1]
+    return out
 
 
 def _first_known(values: FloatArray, real: BoolArray) -> float:
@@ -263,7 +318,7 @@ def _dose_matrix(table: EventTable, is_dose: BoolArray) -> DoseMatrix:
 
 def _observations(
     table: EventTable, is_obs: BoolArray
-) -> tuple[FloatArray, FloatArray, FloatArray, BoolArray, BoolArray]:
+) -> tuple[FloatArray, FloatArray, FloatArray, BoolArray, BoolArray, NDArray[np.intp]]:
     n_p = table.n_patients
     n_o = max(int(is_obs.sum(axis=1).max(initial=0)), 1)
     times = np.zeros((n_p, n_o))
@@ -271,9 +326,11 @@ def _observations(
     lloq = np.full((n_p, n_o), np.nan)
     observed = np.zeros((n_p, n_o), dtype=bool)
     censored = np.zeros((n_p, n_o), dtype=bool)
+    index = np.zeros((n_p, n_o), dtype=np.intp)
     for p in range(n_p):
         idx = np.flatnonzero(is_obs[p])
         k = idx.size
+        index[p, :k] = idx
         times[p, :k] = table.time_h[p, idx]
         cens = table.censored[p, idx]
         dv[p, :k] = np.where(cens, np.nan, table.dv_mg_per_l[p, idx])
@@ -293,7 +350,7 @@ def _observations(
         raise EstimationError(
             f"individual(s) {', '.join(rows)}: a censored observation has no positive LLOQ"
         )
-    return times, dv, lloq, observed, censored
+    return times, dv, lloq, observed, censored, index
 
 
 def _subset(resolved: ResolvedCovariates, rows: NDArray[np.intp]) -> ResolvedCovariates:
@@ -306,7 +363,17 @@ def _subset(resolved: ResolvedCovariates, rows: NDArray[np.intp]) -> ResolvedCov
 
 
 def _parameters(problem: MapProblem, effects: FloatArray, rows: NDArray[np.intp]) -> PKParameters:
+    """Individual parameters; with the record engine, those of each individual's last record."""
     model = problem.model
+    if problem.record_table is not None:
+        record_params, _ = _record_parameters(problem, effects, rows)
+        real = problem.record_table.kind[rows] != RecordKind.PAD
+        last = real.shape[1] - 1 - np.argmax(real[:, ::-1], axis=1)
+        values = {}
+        for f in dataclasses.fields(record_params):
+            array = getattr(record_params, f.name)
+            values[f.name] = None if array is None else array[np.arange(rows.size), last]
+        return PKParameters(**values)  # type: ignore[arg-type]
     n_eta, n_kappa = len(model.eta_names), len(model.kappa_names)
     kappas = effects[:, n_eta : n_eta + n_kappa] if n_kappa else None
     dose_times = problem.doses.times_h[rows] if model.time_varying_parameters else None
@@ -365,6 +432,46 @@ def _trial_parameters(
     return PKParameters(**full), valid  # type: ignore[arg-type]
 
 
+def _record_parameters(
+    problem: MapProblem, effects: FloatArray, rows: NDArray[np.intp]
+) -> tuple[RecordParameters, NDArray[np.bool_]]:
+    """Parameters at every record (covariates and occasion KAPPAs of that record)."""
+    model = problem.model
+    table = problem.record_table
+    assert table is not None and problem.record_covariates is not None
+    m, n_r = rows.size, table.n_records
+    env: dict[str, FloatArray] = {k: v[rows] for k, v in problem.record_covariates.items()}
+    env.update({name: np.full((m, 1), value) for name, value in problem.theta_env.items()})
+    n_eta, n_kappa = len(model.eta_names), len(model.kappa_names)
+    for i, name in enumerate(model.eta_names):
+        env[name] = effects[:, i : i + 1]
+    occasion = table.occasion[rows]
+    for j, name in enumerate(model.kappa_names):
+        env[name] = np.take_along_axis(effects, n_eta + occasion * n_kappa + j, axis=1)
+    real = table.kind[rows] != RecordKind.PAD
+    valid = np.ones(m, dtype=bool)
+    values: dict[str, FloatArray] = {}
+    for name, expr in model.parameters:
+        result = np.broadcast_to(evaluate_expression(expr, env), (m, n_r)).astype(np.float64)
+        ok = np.isfinite(result) & ((result >= 0) if name in _NON_NEGATIVE else (result > 0))
+        valid &= np.all(ok | ~real, axis=1)
+        values[name] = np.where(ok, result, 1.0)
+    if "bioavailability_frac" not in values:
+        values["bioavailability_frac"] = np.ones((m, n_r))
+    return RecordParameters(**values), valid
+
+
+def _predict_records(
+    problem: MapProblem, effects: FloatArray, rows: NDArray[np.intp]
+) -> FloatArray:
+    table = problem.record_table
+    assert table is not None
+    params, valid = _record_parameters(problem, effects, rows)
+    conc = predict_event_table(problem.model.structure, params, table.take(rows))
+    pred = np.take_along_axis(conc, problem.obs_record_index[rows], axis=1)
+    return np.where(valid[:, None], pred, np.nan)
+
+
 def predict_observations(
     problem: MapProblem, effects: FloatArray, rows: NDArray[np.intp]
 ) -> FloatArray:
@@ -374,6 +481,8 @@ def predict_observations(
     each row belongs to (rows may repeat: trial points of the optimiser). Rows whose parameters
     are invalid (non-finite or non-positive) predict nan.
     """
+    if problem.record_table is not None:
+        return _predict_records(problem, effects, rows)
     params, valid = _trial_parameters(problem, effects, rows)
     times = problem.obs_times_h[rows]
     if params.has_per_dose_values():
