@@ -40,6 +40,7 @@ typecheck: $(STAMP_TEST)
 
 bench: $(STAMP_RUN)
 	$(BIN)/python bench/bench_engine.py
+	$(BIN)/python bench/bench_map.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -278,3 +278,37 @@ def test_estimate_without_covariate_column_fails_cleanly() -> None:
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert "weight_kg" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        # a zero level with no LLOQ: neither a measurement nor a censored value
+        (lambda t: t.replace("concentration: 820, unit: ng/mL, lloq: 50",
+                             "concentration: 0, unit: ng/mL"), ["censored", "LLOQ"]),
+        (lambda t: t.replace("  weight_kg: 62\n", ""), ["weight_kg"]),
+        (lambda t: t.replace(
+            '  - {time: "2026-10-01T08:00", amount_mg: 400, interval_h: 24, count: 50}\n',
+            "  []\n").replace("doses:\n  []", "doses: []"), ["dose"]),
+    ],
+)
+def test_estimate_bad_case_fails_cleanly(tmp_path: Path, edit, words: list[str]) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "case.yaml"
+    path.write_text(edit((ROOT / "examples" / "demo-001.yaml").read_text()))
+    result = _run("estimate", str(path), "--model", "widmer2006_covariate")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in result.stderr
+
+
+def test_level_below_its_lloq_is_censored_and_said_so(tmp_path: Path) -> None:
+    path = tmp_path / "case.yaml"
+    text = (ROOT / "examples" / "demo-001.yaml").read_text()
+    path.write_text(text.replace("concentration: 820,", "concentration: 30,"))
+    result = runner.invoke(app, ["estimate", str(path), "--model", "widmer2006_covariate",
+                                 "--draws", "200", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["predictions"][0]["below_lloq"] is True
+    assert any("cannot explain" in w for w in data["warnings"])
