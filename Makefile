@@ -23,7 +23,7 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)
-	$(BIN)/imatinib-tdm predict --demo demo-001 --model widmer2006_covariate
+	$(BIN)/imatinib-tdm recommend --demo demo-001 --model widmer2006_covariate
 
 test: $(STAMP_TEST)
 	$(BIN)/ruff check src tests bench

@@ -284,12 +284,20 @@ def test_estimate_without_covariate_column_fails_cleanly() -> None:
     ("edit", "words"),
     [
         # a zero level with no LLOQ: neither a measurement nor a censored value
-        (lambda t: t.replace("concentration: 820, unit: ng/mL, lloq: 50",
-                             "concentration: 0, unit: ng/mL"), ["censored", "LLOQ"]),
+        (
+            lambda t: t.replace(
+                "concentration: 820, unit: ng/mL, lloq: 50", "concentration: 0, unit: ng/mL"
+            ),
+            ["censored", "LLOQ"],
+        ),
         (lambda t: t.replace("  weight_kg: 62\n", ""), ["weight_kg"]),
-        (lambda t: t.replace(
-            '  - {time: "2026-10-01T08:00", amount_mg: 400, interval_h: 24, count: 50}\n',
-            "  []\n").replace("doses:\n  []", "doses: []"), ["dose"]),
+        (
+            lambda t: t.replace(
+                '  - {time: "2026-10-01T08:00", amount_mg: 400, interval_h: 24, count: 50}\n',
+                "  []\n",
+            ).replace("doses:\n  []", "doses: []"),
+            ["dose"],
+        ),
     ],
 )
 def test_estimate_bad_case_fails_cleanly(tmp_path: Path, edit, words: list[str]) -> None:  # type: ignore[no-untyped-def]
@@ -306,8 +314,9 @@ def test_level_below_its_lloq_is_censored_and_said_so(tmp_path: Path) -> None:
     path = tmp_path / "case.yaml"
     text = (ROOT / "examples" / "demo-001.yaml").read_text()
     path.write_text(text.replace("concentration: 820,", "concentration: 30,"))
-    result = runner.invoke(app, ["estimate", str(path), "--model", "widmer2006_covariate",
-                                 "--draws", "200", "--json"])
+    result = runner.invoke(
+        app, ["estimate", str(path), "--model", "widmer2006_covariate", "--draws", "200", "--json"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["predictions"][0]["below_lloq"] is True

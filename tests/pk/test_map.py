@@ -342,3 +342,111 @@ def test_steady_state_record_equals_a_long_explicit_history() -> None:
     a = estimate_map(model, explicit)
     b = estimate_map(model, ss)
     np.testing.assert_allclose(b.etas, a.etas, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        "widmer2006_base",
+        "schmidli2005",
+        "gotta2014",
+        "menonandersen2009",
+        "chien2022",
+        "golabchifar2014",
+    ],
+)
+def test_fast_objective_equals_the_general_path_to_the_last_bit(model_id: str) -> None:
+    """The optimiser's kernels (per-individual constants, oral-only superposition) change no bit.
+
+    Reference: the general path, parameters from the model's expressions at every row and
+    predict_dose_matrix on repeated dose matrices (what the objective used before).
+    """
+    from imatinib_tdm.pk._dose_matrix import predict_dose_matrix
+    from imatinib_tdm.pk._map import (
+        _objective_grouped,
+        _parameters,
+        _prepared,
+        _trial_parameters,
+        predict_observations,
+    )
+
+    model, table, _, _ = _simulate(model_id, 3, seed=5, obs=[24 * 27 + 3.0, 24 * 29 + 23.0])
+    problem = prepare_map_problem(model, table)
+    assert _prepared(problem).fast and _prepared(problem).oral_only
+    rng = np.random.default_rng(2)
+    k = problem.n_effects
+    sd = np.sqrt(np.diag(problem.omega))
+    rows = np.repeat(np.arange(problem.n_patients), 5)
+    effects = rng.normal(size=(rows.size, k)) * sd
+    effects[0] = 0.0
+    effects[1, 0] = 10.0 * sd[0]  # beyond the clipping bound
+    params, valid = _trial_parameters(problem, np.clip(effects, -8 * sd, 8 * sd), rows)
+    reference = predict_dose_matrix(
+        model.structure, params, problem.doses.take(rows), problem.obs_times_h[rows]
+    )
+    reference = np.where(valid[:, None], reference, np.nan)
+    fast = predict_observations(problem, np.clip(effects, -8 * sd, 8 * sd), rows)
+    np.testing.assert_array_equal(fast, reference)
+    # grouped (many trial points per individual) equals one row at a time
+    grouped = _objective_grouped(problem, effects.reshape(problem.n_patients, 5, k), rows[::5])
+    np.testing.assert_array_equal(grouped.ravel(), objective(problem, effects, rows))
+    assert np.isinf(grouped.ravel()[1])
+    # individual parameters at the estimates: as individual_parameters computes them
+    etas = effects[::5]
+    fast_params = _parameters(problem, etas, np.arange(problem.n_patients))
+    n_eta = len(model.eta_names)
+    covariates = {k: v for k, v in problem.covariates.values.items()}
+    slow_params = individual_parameters(
+        model,
+        covariates,
+        etas[:, :n_eta],
+        kappas=etas[:, n_eta : n_eta + len(model.kappa_names)] if model.kappa_names else None,
+    )
+    for f in dataclasses.fields(slow_params):
+        a, b = getattr(fast_params, f.name), getattr(slow_params, f.name)
+        assert (a is None) == (b is None), f.name
+        if a is not None:
+            np.testing.assert_array_equal(a, b, err_msg=f.name)
+
+
+def test_one_compartment_kernels_equal_the_general_path_with_lag_and_equal_rates() -> None:
+    """First- and zero-order 1-cmt kernels, with lag, padding doses and ka == k exactly."""
+    from imatinib_tdm.pk._dose_matrix import DoseMatrix, predict_dose_matrix, predict_oral_doses
+    from imatinib_tdm.pk._structures import Absorption, PKParameters, Structure
+
+    rng = np.random.default_rng(4)
+    n, n_d, n_o = 6, 5, 3
+    times = np.sort(rng.uniform(0, 100, (n, n_d)), axis=1)
+    amounts = rng.uniform(100, 400, (n, n_d))
+    amounts[:, -1] = 0.0  # padding
+    obs = np.sort(rng.uniform(0, 120, (n, n_o)), axis=1)
+    obs[0, 0] = times[0, 1] + 0.5  # exactly at the end of the lag
+    doses = DoseMatrix(times, amounts, np.zeros((n, n_d), np.int64), np.zeros((n, n_d)))
+    cl = rng.uniform(5, 20, n)
+    v = rng.uniform(100, 300, n)
+    values = {
+        "cl_l_per_h": cl,
+        "v_l": v,
+        "bioavailability_frac": rng.uniform(0.5, 1.0, n),
+        "ka_per_h": np.where(np.arange(n) == 1, cl / v, rng.uniform(0.2, 2.0, n)),
+        "d1_h": rng.uniform(0.5, 3.0, n),
+        "tlag_h": np.full(n, 0.5),
+    }
+    since = obs[:, None, :] - times[:, :, None]
+    for absorption in (Absorption.FIRST_ORDER, Absorption.ZERO_ORDER):
+        for lag in (False, True):
+            structure = Structure(1, absorption, lag)
+            used = {
+                k: val
+                for k, val in values.items()
+                if k in structure.required_parameters or k == "bioavailability_frac"
+            }
+            params = PKParameters(**used)  # type: ignore[arg-type]
+            reference = predict_dose_matrix(structure, params, doses, obs)
+            fast = predict_oral_doses(
+                structure,
+                {k: val[:, None] for k, val in used.items()},
+                amounts[:, None, :, None],
+                since[:, None],
+            )[:, 0]
+            np.testing.assert_array_equal(fast, reference)

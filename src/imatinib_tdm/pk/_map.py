@@ -35,10 +35,14 @@ from scipy import special
 from imatinib_tdm.errors import EstimationError
 from imatinib_tdm.pk._closed_form import predict_concentrations
 from imatinib_tdm.pk._covariates import resolve_covariates
-from imatinib_tdm.pk._dose_matrix import DoseMatrix, predict_dose_matrix
+from imatinib_tdm.pk._dose_matrix import (
+    DoseMatrix,
+    predict_dose_matrix,
+    predict_oral_doses,
+)
 from imatinib_tdm.pk._event_engine import RecordParameters, predict_event_table
-from imatinib_tdm.pk._events import EventTable, RecordKind
-from imatinib_tdm.pk._expression import evaluate_expression
+from imatinib_tdm.pk._events import EventTable, RecordKind, Route
+from imatinib_tdm.pk._expression import Expression, evaluate_expression
 from imatinib_tdm.pk._individual import individual_parameters
 from imatinib_tdm.pk._model import DomainWarning, PopPKModel, ResolvedCovariates
 from imatinib_tdm.pk._structures import Absorption, DoseHistory, PKParameters
@@ -107,6 +111,8 @@ class MapProblem:
     record_table: EventTable | None = None
     record_covariates: Mapping[str, FloatArray] | None = None
     obs_record_index: NDArray[np.intp] = field(default_factory=lambda: np.zeros((0, 0), np.intp))
+    # work that depends on the problem only, done once on first use (see _prepared)
+    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def n_patients(self) -> int:
@@ -374,6 +380,18 @@ def _parameters(problem: MapProblem, effects: FloatArray, rows: NDArray[np.intp]
             array = getattr(record_params, f.name)
             values[f.name] = None if array is None else array[np.arange(rows.size), last]
         return PKParameters(**values)  # type: ignore[arg-type]
+    prep = _prepared(problem)
+    if prep.fast:
+        # the expressions evaluated as individual_parameters does, without its checks when
+        # every parameter is valid (the usual case at a mode); otherwise it reports the error
+        at_mode, valid = _grouped_parameters(problem, prep, effects[:, None, :], rows)
+        if valid is None:
+            n = rows.size
+            full = {
+                name: (_flat(at_mode[name], n, 1) if name in at_mode else None)
+                for name in _PARAMETER_FIELDS
+            }
+            return PKParameters(**full)  # type: ignore[arg-type]
     n_eta, n_kappa = len(model.eta_names), len(model.kappa_names)
     kappas = effects[:, n_eta : n_eta + n_kappa] if n_kappa else None
     dose_times = problem.doses.times_h[rows] if model.time_varying_parameters else None
@@ -387,6 +405,7 @@ def _parameters(problem: MapProblem, effects: FloatArray, rows: NDArray[np.intp]
 
 
 _NON_NEGATIVE = ("tlag_h", "n_transit")
+_PARAMETER_FIELDS = tuple(f.name for f in dataclasses.fields(PKParameters))
 
 
 def _trial_parameters(
@@ -414,19 +433,7 @@ def _trial_parameters(
         values[name] = result
     for name in values:
         values[name] = np.where(valid, values[name], 1.0)  # placeholder, row is discarded
-    fields = (
-        "cl_l_per_h",
-        "v_l",
-        "bioavailability_frac",
-        "ka_per_h",
-        "q_l_per_h",
-        "v2_l",
-        "d1_h",
-        "tlag_h",
-        "ktr_per_h",
-        "n_transit",
-    )
-    full: dict[str, FloatArray | None] = {f: values.get(f) for f in fields}
+    full: dict[str, FloatArray | None] = {f: values.get(f) for f in _PARAMETER_FIELDS}
     if full["bioavailability_frac"] is None:
         full["bioavailability_frac"] = np.ones(rows.size)
     return PKParameters(**full), valid  # type: ignore[arg-type]
@@ -481,6 +488,11 @@ def predict_observations(
     each row belongs to (rows may repeat: trial points of the optimiser). Rows whose parameters
     are invalid (non-finite or non-positive) predict nan.
     """
+    return _predict_grouped(problem, _prepared(problem), effects[:, None, :], rows)[:, 0, :]
+
+
+def _predict_flat(problem: MapProblem, effects: FloatArray, rows: NDArray[np.intp]) -> FloatArray:
+    """The general path of :func:`predict_observations` (any structure, route or engine)."""
     if problem.record_table is not None:
         return _predict_records(problem, effects, rows)
     params, valid = _trial_parameters(problem, effects, rows)
@@ -500,6 +512,182 @@ def predict_observations(
     return np.where(valid[:, None], pred, np.nan)
 
 
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    """Per-problem constants of the objective, computed once (see :func:`_prepared`).
+
+    ``fast`` is set when predictions come from superposition with parameters constant over time;
+    then parameters that do not depend on the random effects are evaluated once per individual
+    (``static_values``) and only the others (``dynamic``) at every trial point; with oral doses
+    only, predictions use the dose-to-sample times computed once (``since``, ``amounts``).
+    """
+
+    bound: FloatArray
+    prior_curvature: float
+    residual_eta: bool
+    y: FloatArray
+    limit: FloatArray
+    all_observed: bool
+    any_censored: bool
+    fast: bool
+    static_values: dict[str, FloatArray]
+    static_ok: BoolArray
+    all_static_ok: bool
+    dynamic: tuple[tuple[str, Expression, bool], ...]
+    covariate_names: tuple[str, ...]
+    effect_index: dict[str, int]
+    oral_only: bool
+    since: FloatArray
+    amounts: FloatArray
+
+
+def _prepared(problem: MapProblem) -> _Prepared:
+    cached = problem._cache.get("prepared")
+    if isinstance(cached, _Prepared):
+        return cached
+    model = problem.model
+    sd = np.sqrt(np.diag(problem.omega))
+    precision = problem.precision
+    curvature = float(np.linalg.eigvalsh(2.0 * precision).min()) if precision.size else 1.0
+    error = model.residual_error
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if error.is_log_scale:
+            y, limit = np.log(problem.dv_mg_per_l), np.log(problem.lloq_mg_per_l)
+        else:
+            y, limit = problem.dv_mg_per_l, problem.lloq_mg_per_l
+    fast = problem.record_table is None and not model.time_varying_parameters
+    n_p = problem.n_patients
+    static_values: dict[str, FloatArray] = {}
+    static_ok = np.ones(n_p, dtype=bool)
+    dynamic: list[tuple[str, Expression, bool]] = []
+    covariate_names: set[str] = set()
+    effects = set(problem.effect_names)
+    if fast:
+        env: dict[str, Any] = dict(problem.covariates.values)
+        env.update(problem.theta_env)
+        for name, expr in model.parameters:
+            non_negative = name in _NON_NEGATIVE
+            if expr.names & effects:
+                dynamic.append((name, expr, non_negative))
+                covariate_names |= expr.names & set(problem.covariates.values)
+                continue
+            value = np.broadcast_to(evaluate_expression(expr, env), (n_p,)).astype(np.float64)
+            static_ok &= np.isfinite(value) & ((value >= 0) if non_negative else (value > 0))
+            static_values[name] = value
+        if "bioavailability_frac" not in dict(model.parameters):
+            static_values["bioavailability_frac"] = np.ones(n_p)
+    doses = problem.doses
+    oral_only = fast and bool(np.all(doses.route == Route.ORAL))
+    since = np.zeros((0, 0, 0))
+    amounts = np.zeros((0, 0, 0))
+    if oral_only:
+        since = problem.obs_times_h[:, None, :] - doses.times_h[:, :, None]  # (n_p, n_d, n_o)
+        amounts = doses.amounts_mg[:, :, None]
+    prepared = _Prepared(
+        bound=_MAX_EFFECT_SD * sd,
+        prior_curvature=curvature,
+        residual_eta=bool(problem.effect_names and problem.effect_names[-1] == _RESIDUAL_ETA),
+        y=y,
+        limit=limit,
+        all_observed=bool(np.all(problem.observed)),
+        any_censored=bool(np.any(problem.censored)),
+        fast=fast,
+        static_values=static_values,
+        static_ok=static_ok,
+        all_static_ok=bool(np.all(static_ok)),
+        dynamic=tuple(dynamic),
+        covariate_names=tuple(sorted(covariate_names)),
+        effect_index={name: i for i, name in enumerate(problem.effect_names)},
+        oral_only=oral_only,
+        since=since,
+        amounts=amounts,
+    )
+    problem._cache["prepared"] = prepared
+    return prepared
+
+
+def _per_row(values: NDArray[Any], pats: NDArray[np.intp], single: bool) -> NDArray[Any]:
+    """Per-individual ``values`` for each row, with a new axis for the trial points."""
+    return values[None] if single else values[pats][:, None]
+
+
+def _grouped_parameters(
+    problem: MapProblem, prep: _Prepared, effects: FloatArray, pats: NDArray[np.intp]
+) -> tuple[dict[str, FloatArray], BoolArray | None]:
+    """Parameters at trial points ``effects`` (m, P, k), broadcastable to (m, P); validity mask.
+
+    The mask is None when every point is valid. Invalid points get placeholder values (their
+    predictions are discarded), as in :func:`_trial_parameters`.
+    """
+    single = problem.n_patients == 1
+    env: dict[str, Any] = {
+        name: _per_row(problem.covariates.values[name], pats, single)
+        for name in prep.covariate_names
+    }
+    env.update(problem.theta_env)
+    for name, i in prep.effect_index.items():
+        env[name] = effects[:, :, i]
+    values = {name: _per_row(v, pats, single) for name, v in prep.static_values.items()}
+    valid = None if prep.all_static_ok else _per_row(prep.static_ok, pats, single)
+    for name, expr, non_negative in prep.dynamic:
+        result = evaluate_expression(expr, env)
+        ok = np.isfinite(result) & ((result >= 0) if non_negative else (result > 0))
+        valid = ok if valid is None else valid & ok
+        values[name] = result
+    if valid is not None:
+        if bool(valid.all()):
+            valid = None
+        else:
+            values = {name: np.where(valid, v, 1.0) for name, v in values.items()}
+    return values, valid
+
+
+def _flat(value: FloatArray, m: int, n_points: int) -> FloatArray:
+    """``value`` broadcastable to (m, n_points), as a flat array of m * n_points values."""
+    if value.shape == (m, n_points):
+        return value.reshape(-1)
+    return np.repeat(np.broadcast_to(value, (m, 1)), n_points)
+
+
+def _predict_grouped(
+    problem: MapProblem, prep: _Prepared, effects: FloatArray, pats: NDArray[np.intp]
+) -> FloatArray:
+    """Predictions at trial points: ``effects`` (m, P, k) of individuals ``pats`` (m,).
+
+    Returns (m, P, n_obs); nan where the parameters are invalid.
+    """
+    m, n_points, k = effects.shape
+    n_obs = problem.obs_times_h.shape[1]
+    if not prep.fast:
+        rows = np.repeat(pats, n_points)
+        flat = _predict_flat(problem, effects.reshape(m * n_points, k), rows)
+        return flat.reshape(m, n_points, n_obs)
+    values, valid = _grouped_parameters(problem, prep, effects, pats)
+    model = problem.model
+    if prep.oral_only:
+        single = problem.n_patients == 1
+        pred = predict_oral_doses(
+            model.structure,
+            values,
+            _per_row(prep.amounts, pats, single),
+            _per_row(prep.since, pats, single),
+        )
+        pred = np.broadcast_to(pred, (m, n_points, n_obs))
+    else:
+        rows = np.repeat(pats, n_points)
+        full = {
+            name: (_flat(values[name], m, n_points) if name in values else None)
+            for name in _PARAMETER_FIELDS
+        }
+        params = PKParameters(**full)  # type: ignore[arg-type]
+        pred = predict_dose_matrix(
+            model.structure, params, problem.doses.take(rows), problem.obs_times_h[rows]
+        ).reshape(m, n_points, n_obs)
+    if valid is not None:
+        pred = np.where(valid[..., None], pred, np.nan)
+    return pred
+
+
 def objective(
     problem: MapProblem, effects: FloatArray, rows: NDArray[np.intp] | None = None
 ) -> FloatArray:
@@ -514,51 +702,64 @@ def objective(
     """
     if rows is None:
         rows = np.arange(problem.n_patients)
-    per_row = problem.doses.times_h.shape[1] * problem.obs_times_h.shape[1]
+    return _objective_grouped(problem, effects[:, None, :], rows)[:, 0]
+
+
+def _objective_grouped(
+    problem: MapProblem, effects: FloatArray, pats: NDArray[np.intp]
+) -> FloatArray:
+    """:func:`objective` at trial points ``effects`` (m, P, k) of individuals ``pats``; (m, P)."""
+    m, n_points, _ = effects.shape
+    per_row = n_points * problem.doses.times_h.shape[1] * problem.obs_times_h.shape[1]
     chunk = max(1, _CHUNK_ELEMENTS // max(per_row, 1))
-    if rows.size > chunk:  # bound the (rows, doses, observations) temporaries
+    if m > chunk:  # bound the (rows, points, observations, doses) temporaries
         return np.concatenate(
             [
-                objective(problem, effects[i : i + chunk], rows[i : i + chunk])
-                for i in range(0, rows.size, chunk)
+                _objective_grouped(problem, effects[i : i + chunk], pats[i : i + chunk])
+                for i in range(0, m, chunk)
             ]
         )
-    sd = np.sqrt(np.diag(problem.omega))
-    far = np.any(np.abs(effects) > _MAX_EFFECT_SD * sd, axis=1)
-    clipped = np.clip(effects, -_MAX_EFFECT_SD * sd, _MAX_EFFECT_SD * sd)
-    pred = predict_observations(problem, clipped, rows)
-    value = _objective_from_predictions(problem, clipped, rows, pred)
-    return np.where(far, np.inf, value)
+    prep = _prepared(problem)
+    bound = prep.bound
+    far = np.any(np.abs(effects) > bound, axis=-1)
+    any_far = bool(far.any())
+    if any_far:
+        effects = np.clip(effects, -bound, bound)
+    pred = _predict_grouped(problem, prep, effects, pats)
+    value = _objective_from_predictions(problem, prep, effects, pats, pred)
+    return np.where(far, np.inf, value) if any_far else value
 
 
 def _objective_from_predictions(
-    problem: MapProblem, effects: FloatArray, rows: NDArray[np.intp], pred: FloatArray
+    problem: MapProblem,
+    prep: _Prepared,
+    effects: FloatArray,
+    pats: NDArray[np.intp],
+    pred: FloatArray,
 ) -> FloatArray:
+    """OFV (m, P) from predictions (m, P, n_obs) at trial points ``effects`` (m, P, k)."""
     error = problem.model.residual_error
-    observed = problem.observed[rows]
-    censored = problem.censored[rows]
-    dv = problem.dv_mg_per_l[rows]
-    lloq = problem.lloq_mg_per_l[rows]
-    if problem.effect_names and problem.effect_names[-1] == _RESIDUAL_ETA:
-        scale = np.exp(2.0 * effects[:, -1])[:, None]
-    else:
-        scale = np.ones((effects.shape[0], 1))
+    single = problem.n_patients == 1
+    y = _per_row(prep.y, pats, single)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        if error.is_log_scale:
-            f = np.log(pred)
-            y = np.log(dv)
-            limit = np.log(lloq)
-        else:
-            f, y, limit = pred, dv, lloq
-        variance = error.sd_mg_per_l(pred) ** 2 * scale
-        ok = np.isfinite(f) & (variance > 0)
-        residual = np.where(observed, (y - f) ** 2 / variance + np.log(variance), 0.0)
-        z = (limit - f) / np.sqrt(variance)
-        cens = np.where(censored, -2.0 * special.log_ndtr(z), 0.0)
-        bad = ((observed | censored) & ~ok).any(axis=1)
-    prior = np.einsum("ri,ij,rj->r", effects, problem.precision, effects)
-    total = residual.sum(axis=1) + cens.sum(axis=1) + prior
-    return np.where(bad | ~np.isfinite(total), np.inf, total)
+        f = np.log(pred) if error.is_log_scale else pred
+        variance = error.sd_mg_per_l(pred) ** 2
+        if prep.residual_eta:
+            variance = variance * np.exp(2.0 * effects[..., -1])[..., None]
+        residual = (y - f) ** 2 / variance + np.log(variance)
+        if not prep.all_observed:
+            residual = np.where(_per_row(problem.observed, pats, single), residual, 0.0)
+        total = residual.sum(axis=-1)
+        if prep.any_censored:
+            censored = _per_row(problem.censored, pats, single)
+            z = (_per_row(prep.limit, pats, single) - f) / np.sqrt(variance)
+            total = total + np.where(censored, -2.0 * special.log_ndtr(z), 0.0).sum(axis=-1)
+            # a censored sample without a usable prediction must not count as likely; for
+            # observed samples nan/inf propagates into the total by itself
+            ok = np.isfinite(f) & (variance > 0)
+            total = np.where((censored & ~ok).any(axis=-1), np.inf, total)
+    total = total + np.einsum("mpi,ij,mpj->mp", effects, problem.precision, effects)
+    return np.where(np.isfinite(total), total, np.inf)
 
 
 def _fd_points(k: int, h: float) -> FloatArray:
@@ -578,34 +779,47 @@ def _fd_points(k: int, h: float) -> FloatArray:
     return np.array(points)
 
 
+_FD_DESIGNS: dict[tuple[int, float], tuple[FloatArray, NDArray[np.intp], NDArray[np.intp]]] = {}
+
+
+def _fd_design(k: int, h: float) -> tuple[FloatArray, NDArray[np.intp], NDArray[np.intp]]:
+    """:func:`_fd_points` and the (i, j) index of each pair of effects (i < j), cached."""
+    key = (k, h)
+    design = _FD_DESIGNS.get(key)
+    if design is None:
+        upper_i, upper_j = np.triu_indices(k, 1)
+        design = (_fd_points(k, h), upper_i.astype(np.intp), upper_j.astype(np.intp))
+        _FD_DESIGNS[key] = design
+    return design
+
+
 def _derivatives(
     problem: MapProblem, effects: FloatArray, rows: NDArray[np.intp], h: float = _FD_STEP
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """OFV, gradient and Hessian at each row, by central differences in one batched call."""
     n, k = effects.shape
-    offsets = _fd_points(k, h)
-    n_points = offsets.shape[0]
-    trial = (effects[:, None, :] + offsets[None, :, :]).reshape(n * n_points, k)
-    values = objective(problem, trial, np.repeat(rows, n_points)).reshape(n, n_points)
+    offsets, pair_i, pair_j = _fd_design(k, h)
+    values = _objective_grouped(problem, effects[:, None, :] + offsets[None, :, :], rows)
     f0 = values[:, 0]
     plus = values[:, 1 : 1 + 2 * k : 2]
     minus = values[:, 2 : 2 + 2 * k : 2]
     grad = (plus - minus) / (2.0 * h)
     hess = np.zeros((n, k, k))
     diag = (plus + minus - 2.0 * f0[:, None]) / (h * h)
-    hess[:, np.arange(k), np.arange(k)] = diag
-    col = 1 + 2 * k
-    for i in range(k):
-        for j in range(i + 1, k):
-            fpp, fmm = values[:, col], values[:, col + 1]
-            col += 2
-            # f(+i+j) + f(-i-j) = 2 f0 + h²(H_ii + 2 H_ij + H_jj)
-            value = (fpp + fmm - 2.0 * f0) / (h * h) - (diag[:, i] + diag[:, j])
-            hess[:, i, j] = hess[:, j, i] = 0.5 * value
+    diagonal = np.arange(k)
+    hess[:, diagonal, diagonal] = diag
+    if pair_i.size:
+        fpp = values[:, 1 + 2 * k :: 2]
+        fmm = values[:, 2 + 2 * k :: 2]
+        # f(+i+j) + f(-i-j) = 2 f0 + h²(H_ii + 2 H_ij + H_jj)
+        value = (fpp + fmm - 2.0 * f0[:, None]) / (h * h) - (diag[:, pair_i] + diag[:, pair_j])
+        hess[:, pair_i, pair_j] = hess[:, pair_j, pair_i] = 0.5 * value
     return f0, grad, hess
 
 
-def _newton_direction(grad: FloatArray, hess: FloatArray, precision: FloatArray) -> FloatArray:
+def _newton_direction(
+    grad: FloatArray, hess: FloatArray, precision: FloatArray, prior_curvature: float
+) -> FloatArray:
     """Newton direction on |H| (negative curvature turned into descent), floored and capped.
 
     The floor is a small fraction of the prior's curvature, and a step never exceeds
@@ -613,7 +827,6 @@ def _newton_direction(grad: FloatArray, hess: FloatArray, precision: FloatArray)
     absurd random effects.
     """
     w, v = np.linalg.eigh(hess)
-    prior_curvature = float(np.linalg.eigvalsh(2.0 * precision).min()) if precision.size else 1.0
     w = np.maximum(np.abs(w), _EIGEN_FLOOR * prior_curvature)
     step = -np.einsum("nij,nj,nkj,nk->ni", v, 1.0 / w, v, grad)
     length = np.sqrt(np.einsum("ni,ij,nj->n", step, precision, step))
@@ -634,69 +847,90 @@ def _minimise(
     Derivatives are evaluated at the full Newton step directly: when the step is accepted
     (Armijo condition) they serve the next iteration, so an accepted step costs one batched
     call. Rejected steps backtrack on the objective alone.
+
+    The state of the starts still running is kept in compact arrays (``live`` holds their row
+    numbers); a start leaves them, its final state written to the outputs, when it converges or
+    can no longer descend.
     """
     x = start.copy()
     n, k = x.shape
     precision = problem.precision
+    curvature = _prepared(problem).prior_curvature
     per_point = 1 + k + k * k
     f, g, h = _derivatives(problem, x, rows)
     evaluations = n * per_point
     converged = np.zeros(n, dtype=bool)
-    # a start where the model cannot predict an observation is not pursued
-    active = np.isfinite(f) & np.all(np.isfinite(g), axis=1)
     iterations = np.zeros(n, dtype=np.int64)
+    # a start where the model cannot predict an observation is not pursued
+    start_ok = np.isfinite(f) & np.all(np.isfinite(g), axis=1)
+    if start_ok.all():
+        live = np.arange(n)
+        xa, fa, ga, ha, ra = x.copy(), f.copy(), g, h.copy(), rows
+    else:
+        live = np.flatnonzero(start_ok)
+        xa, fa, ga, ha, ra = x[live], f[live], g[live], h[live], rows[live]
     for _ in range(max_iterations):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
+        if live.size == 0:
             break
-        direction = _newton_direction(g[idx], h[idx], precision)
+        direction = _newton_direction(ga, ha, precision, curvature)
         # Newton decrement: the predicted decrease of the OFV; below the rounding level of the
         # OFV no step can be verified by the line search, so the point is the mode.
-        decrement = -np.einsum("ni,ni->n", g[idx], direction)
+        decrement = -np.einsum("ni,ni->n", ga, direction)
         done = (np.max(np.abs(direction), axis=1) < tolerance) | (
-            decrement < _DECREMENT_FLOOR * np.maximum(1.0, np.abs(f[idx]))
+            decrement < _DECREMENT_FLOOR * np.maximum(1.0, np.abs(fa))
         )
-        converged[idx[done]] = True
-        active[idx[done]] = False
-        idx, direction = idx[~done], direction[~done]
-        if idx.size == 0:
-            break
-        iterations[idx] += 1
-        slope = np.einsum("ni,ni->n", g[idx], direction)
-        trial = x[idx] + direction
-        ft, gt, ht = _derivatives(problem, trial, rows[idx])
-        evaluations += idx.size * per_point
+        if done.any():
+            finished = live[done]
+            converged[finished] = True
+            x[finished], f[finished], h[finished] = xa[done], fa[done], ha[done]
+            keep = ~done
+            live, xa, fa, ga, ha, ra = live[keep], xa[keep], fa[keep], ga[keep], ha[keep], ra[keep]
+            direction, decrement = direction[keep], decrement[keep]
+            if live.size == 0:
+                break
+        iterations[live] += 1
+        slope = -decrement
+        trial = xa + direction
+        ft, gt, ht = _derivatives(problem, trial, ra)
+        evaluations += live.size * per_point
         finite = np.isfinite(ft) & np.all(np.isfinite(gt), axis=1)
         finite &= np.all(np.isfinite(ht), axis=(1, 2))
-        good = finite & (ft <= f[idx] + 1e-4 * slope)
-        ok = idx[good]
-        x[ok], f[ok], g[ok], h[ok] = trial[good], ft[good], gt[good], ht[good]
-        bad = idx[~good]
-        if bad.size:
-            step = np.full(bad.size, 0.5)
-            d_bad, s_bad = direction[~good], slope[~good]
-            accepted = np.zeros(bad.size, dtype=bool)
-            for _ in range(30):
-                todo = np.flatnonzero(~accepted)
-                if todo.size == 0:
-                    break
-                value = objective(
-                    problem, x[bad[todo]] + step[todo, None] * d_bad[todo], rows[bad[todo]]
-                )
-                evaluations += todo.size
-                fine = value <= f[bad[todo]] + 1e-4 * step[todo] * s_bad[todo]
-                accepted[todo[fine]] = True
-                step[todo[~fine]] *= 0.5
-            moved = bad[accepted]
-            if moved.size:
-                x[moved] += step[accepted, None] * d_bad[accepted]
-                fm, gm, hm = _derivatives(problem, x[moved], rows[moved])
-                evaluations += moved.size * per_point
-                f[moved], g[moved], h[moved] = fm, gm, hm
-            # no descent along the Newton direction: stationary to the precision available
-            stuck = bad[~accepted]
-            converged[stuck] = np.max(np.abs(d_bad[~accepted]), axis=1) < 1e3 * tolerance
-            active[stuck] = False
+        good = finite & (ft <= fa + 1e-4 * slope)
+        if good.all():
+            xa, fa, ga, ha = trial, ft, gt, ht
+            continue
+        xa[good], fa[good], ga[good], ha[good] = trial[good], ft[good], gt[good], ht[good]
+        bad = np.flatnonzero(~good)
+        step = np.full(bad.size, 0.5)
+        d_bad, s_bad = direction[bad], slope[bad]
+        accepted = np.zeros(bad.size, dtype=bool)
+        for _ in range(30):
+            todo = np.flatnonzero(~accepted)
+            if todo.size == 0:
+                break
+            value = objective(
+                problem, xa[bad[todo]] + step[todo, None] * d_bad[todo], ra[bad[todo]]
+            )
+            evaluations += todo.size
+            fine = value <= fa[bad[todo]] + 1e-4 * step[todo] * s_bad[todo]
+            accepted[todo[fine]] = True
+            step[todo[~fine]] *= 0.5
+        moved = bad[accepted]
+        if moved.size:
+            xa[moved] += step[accepted, None] * d_bad[accepted]
+            fm, gm, hm = _derivatives(problem, xa[moved], ra[moved])
+            evaluations += moved.size * per_point
+            fa[moved], ga[moved], ha[moved] = fm, gm, hm
+        # no descent along the Newton direction: stationary to the precision available
+        stuck = bad[~accepted]
+        if stuck.size:
+            finished = live[stuck]
+            converged[finished] = np.max(np.abs(d_bad[~accepted]), axis=1) < 1e3 * tolerance
+            x[finished], f[finished], h[finished] = xa[stuck], fa[stuck], ha[stuck]
+            keep = np.ones(live.size, dtype=bool)
+            keep[stuck] = False
+            live, xa, fa, ga, ha, ra = live[keep], xa[keep], fa[keep], ga[keep], ha[keep], ra[keep]
+    x[live], f[live], h[live] = xa, fa, ha
     return x, f, converged, iterations, evaluations, h
 
 

@@ -6,6 +6,9 @@
 * dose advice: :func:`recommend_dose`, built on :func:`candidate_regimens`,
   :func:`evaluate_regimens`, :func:`recommend_regimen`, :func:`predict_time_to_steady_state`;
 * model-free trough correction: :func:`correct_trough_log_linear`;
+* drug interactions: :func:`match_comedications` against the cited knowledge base;
+* sampling checks and findings (foundations of the interpretation): :func:`check_sampling`,
+  :func:`classify_trough`, :class:`Finding`, :func:`rank_findings`;
 * knowledge (targets, dosing rules, trough correction) with sources: ``load_*``.
 """
 
@@ -24,6 +27,13 @@ from imatinib_tdm.tdm._dosing import (
     evaluate_regimens,
     recommend_regimen,
 )
+from imatinib_tdm.tdm._findings import (
+    Finding,
+    FindingCategory,
+    Severity,
+    TroughStatus,
+    rank_findings,
+)
 from imatinib_tdm.tdm._individual import NOTICE as BAYESIAN_NOTICE
 from imatinib_tdm.tdm._individual import (
     DoseRecommendation,
@@ -31,6 +41,12 @@ from imatinib_tdm.tdm._individual import (
     estimate_individual,
     estimate_table,
     recommend_dose,
+)
+from imatinib_tdm.tdm._interactions import (
+    InteractionMatch,
+    interaction_names,
+    load_interactions,
+    match_comedications,
 )
 from imatinib_tdm.tdm._knowledge import (
     Threshold,
@@ -40,6 +56,8 @@ from imatinib_tdm.tdm._knowledge import (
 )
 from imatinib_tdm.tdm._regimens import Regimen, candidate_regimens, compute_body_surface_area
 from imatinib_tdm.tdm._resampling import SteadyStateTiming, predict_time_to_steady_state
+from imatinib_tdm.tdm._sampling import check_sampling, classify_sample, classify_trough
+from imatinib_tdm.tdm._sampling_rules import load_sampling_rules
 from imatinib_tdm.tdm._trough import Caveat, LogLinearTrough, correct_trough_log_linear
 
 __all__ = [
@@ -50,26 +68,39 @@ __all__ = [
     "Caveat",
     "DoseAdvice",
     "DoseRecommendation",
+    "Finding",
+    "FindingCategory",
     "IndividualEstimate",
+    "InteractionMatch",
     "LogLinearTrough",
     "Regimen",
     "RegimenEvaluation",
     "RegimenTable",
     "SamplePrediction",
+    "Severity",
     "SteadyStateTiming",
     "Threshold",
     "TroughPrediction",
+    "TroughStatus",
     "candidate_regimens",
+    "check_sampling",
+    "classify_sample",
+    "classify_trough",
     "compute_body_surface_area",
     "correct_trough_log_linear",
     "estimate_individual",
     "estimate_table",
     "evaluate_regimens",
+    "interaction_names",
     "load_dosing_rules",
+    "load_interactions",
+    "load_sampling_rules",
     "load_targets",
     "load_trough_correction",
+    "match_comedications",
     "predict_a_priori",
     "predict_time_to_steady_state",
+    "rank_findings",
     "recommend_dose",
     "recommend_regimen",
 ]
