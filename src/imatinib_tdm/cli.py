@@ -525,7 +525,7 @@ def estimate(
     _print_estimate(result)
 
 
-def _print_estimate(e: IndividualEstimate) -> None:
+def _print_estimate(e: IndividualEstimate, *, notice: bool = True) -> None:
     typer.echo(f"patient {e.patient_id} - Bayesian estimate with {e.model_id}: {e.model_name}")
     for w in e.warnings:
         typer.echo(f"  ! {w}")
@@ -563,7 +563,8 @@ def _print_estimate(e: IndividualEstimate) -> None:
     typer.echo("assumptions:")
     for a in e.assumptions:
         typer.echo(f"  - {a}")
-    typer.echo(e.notice)
+    if notice:
+        typer.echo(e.notice)
 
 
 @app.command()
@@ -597,7 +598,7 @@ def recommend(
 
 
 def _print_recommendation(rec: DoseRecommendation) -> None:
-    _print_estimate(rec.estimate)
+    _print_estimate(rec.estimate, notice=False)
     table = rec.advice.table
     typer.echo(
         f"target {table.target_ng_per_ml:g} ng/mL ({table.target_id})"
