@@ -27,6 +27,7 @@ from imatinib_tdm.pk import (
     typical_parameters,
 )
 from imatinib_tdm.pk.inputs import case_to_dose_history
+from imatinib_tdm.tdm._regimens import current_regimen
 
 __all__ = ["APrioriPrediction", "SamplePrediction", "TroughPrediction", "predict_a_priori"]
 
@@ -88,14 +89,6 @@ class APrioriPrediction:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (units in the key names)."""
         return asdict(self)
-
-
-def _current_regimen(case: Case) -> tuple[float, float] | None:
-    """(amount mg, interval h) of the last dose entry when it is a repeated regimen."""
-    last = max(case.doses, key=lambda d: case.hours_since_first_dose(d.time))
-    if last.interval_h is None:
-        return None
-    return float(last.amount_mg), float(last.interval_h)
 
 
 def predict_a_priori(
@@ -168,7 +161,8 @@ def predict_a_priori(
                 )
             )
     trough: TroughPrediction | None = None
-    regimen = _current_regimen(case)
+    current = current_regimen(case)
+    regimen = None if current is None else (current.dose_mg, current.interval_h)
     if regimen is not None and not model.time_varying_parameters:
         dose_mg, interval_h = regimen
         ss = simulate_steady_state_troughs(

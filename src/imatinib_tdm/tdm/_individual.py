@@ -37,7 +37,7 @@ from imatinib_tdm.pk._posterior import PosteriorSample, sample_posterior
 from imatinib_tdm.pk.inputs import case_to_event_table
 from imatinib_tdm.tdm._dosing import DoseAdvice, evaluate_regimens, recommend_regimen
 from imatinib_tdm.tdm._knowledge import Indication, Threshold, load_targets
-from imatinib_tdm.tdm._regimens import Regimen, candidate_regimens
+from imatinib_tdm.tdm._regimens import Regimen, candidate_regimens, current_regimen
 from imatinib_tdm.tdm._resampling import SteadyStateTiming, predict_time_to_steady_state
 from imatinib_tdm.tdm._trough import correct_trough_log_linear
 
@@ -118,23 +118,10 @@ class _Fit:
     regimen: Regimen | None
 
 
-def _current_regimen(case: Case) -> Regimen | None:
-    last = max(case.doses, key=lambda d: case.hours_since_first_dose(d.time))
-    if last.interval_h is None:
-        return None
-    return Regimen(
-        dose_mg=float(last.amount_mg),
-        interval_h=float(last.interval_h),
-        rule_id="current",
-        basis="current regimen (last dose entry of the case)",
-        tablets=(),
-    )
-
-
 def _fit(case: Case, model: PopPKModel, *, n_draws: int, n_proposals: int, seed: int) -> _Fit:
     table = case_to_event_table(case)
     covariates = case.covariate_values()
-    regimen = _current_regimen(case)
+    regimen = current_regimen(case)
     if regimen is not None:
         daily = regimen.daily_dose_mg
         extra = {"daily_dose_mg": np.full(table.time_h.shape, daily)}

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from imatinib_tdm.case import Case
 from imatinib_tdm.errors import CaseError
 from imatinib_tdm.tdm._knowledge import DosingRules, load_dosing_rules
 
@@ -251,3 +252,20 @@ def candidate_regimens(
             )
     out.sort(key=lambda r: (r.daily_dose_mg, r.administrations_per_day))
     return out
+
+
+def current_regimen(case: Case) -> Regimen | None:
+    """The regimen the patient is on: the last dose entry of the case, when it repeats.
+
+    Returns None when the last entry is a single dose (no interval).
+    """
+    last = max(case.doses, key=lambda d: case.hours_since_first_dose(d.time))
+    if last.interval_h is None:
+        return None
+    return Regimen(
+        dose_mg=float(last.amount_mg),
+        interval_h=float(last.interval_h),
+        rule_id="current",
+        basis="current regimen (last dose entry of the case)",
+        tablets=(),
+    )
