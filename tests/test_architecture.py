@@ -28,6 +28,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "case": {"pk", "tdm", "report", "store", "service", "cli", "ml", "evaluation"},
     "pk": {"case", "tdm", "report", "store", "service", "cli", "ml", "evaluation"},
     "tdm": {"report", "store", "service", "cli"},
+    "report": {"store", "service", "cli"},
     "io": {"tdm", "report", "store", "service", "cli", "ml", "evaluation"},
 }
 # the one sanctioned crossing: pk/inputs.py converts a Case for the engine

@@ -321,3 +321,18 @@ def test_level_below_its_lloq_is_censored_and_said_so(tmp_path: Path) -> None:
     data = json.loads(result.output)
     assert data["predictions"][0]["below_lloq"] is True
     assert any("cannot explain" in w for w in data["warnings"])
+
+
+def test_recommend_writes_an_offline_html_report(tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    result = runner.invoke(
+        app,
+        ["recommend", "--demo", "demo-001", "--model", "widmer2006_covariate", "--html", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    assert "<svg" in html
+    assert "not a medical device" in html
+    assert "demo-001" in html
+    assert "Laplace approximation" not in html  # the posterior draws were used for the band
+    assert "http://" not in html and "https://" not in html

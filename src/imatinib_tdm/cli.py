@@ -31,6 +31,7 @@ from imatinib_tdm.pk import (
     simulate_typical,
 )
 from imatinib_tdm.pk.library import get_model, list_models
+from imatinib_tdm.report import write_recommendation_report
 from imatinib_tdm.tdm import (
     BAYESIAN_NOTICE,
     NOTICE,
@@ -582,6 +583,9 @@ def recommend(
     ] = 0.8,
     seed: Annotated[int, typer.Option()] = 20261126,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write a self-contained HTML report.")
+    ] = None,
 ) -> None:
     """Regimen table and dose advice from the patient's posterior."""
     if not 0.0 < probability < 1.0:
@@ -591,10 +595,14 @@ def recommend(
     rec = recommend_dose(
         case, model, target_id=target, alert_id=alert, probability=probability, seed=seed
     )
+    if html is not None:
+        write_recommendation_report(case, model, rec, html)
     if as_json:
         _echo_json(rec.to_dict())
         return
     _print_recommendation(rec)
+    if html is not None:
+        typer.echo(f"HTML report written to {html}")
 
 
 def _print_recommendation(rec: DoseRecommendation) -> None:

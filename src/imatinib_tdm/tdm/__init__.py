@@ -8,7 +8,8 @@
 * model-free trough correction: :func:`correct_trough_log_linear`;
 * drug interactions: :func:`match_comedications` against the cited knowledge base;
 * sampling checks and findings (foundations of the interpretation): :func:`check_sampling`,
-  :func:`classify_trough`, :class:`Finding`, :func:`rank_findings`;
+  :func:`classify_trough`, :class:`Finding`, :func:`rank_findings`, :func:`assess_adherence`,
+  :func:`assess_patient_factors`;
 * knowledge (targets, dosing rules, trough correction) with sources: ``load_*``.
 """
 
@@ -54,10 +55,12 @@ from imatinib_tdm.tdm._knowledge import (
     load_targets,
     load_trough_correction,
 )
+from imatinib_tdm.tdm._patient_factor_rules import load_patient_factors
 from imatinib_tdm.tdm._regimens import Regimen, candidate_regimens, compute_body_surface_area
 from imatinib_tdm.tdm._resampling import SteadyStateTiming, predict_time_to_steady_state
 from imatinib_tdm.tdm._sampling import check_sampling, classify_sample, classify_trough
 from imatinib_tdm.tdm._sampling_rules import load_sampling_rules
+from imatinib_tdm.tdm._troubleshooting import assess_adherence, assess_patient_factors
 from imatinib_tdm.tdm._trough import Caveat, LogLinearTrough, correct_trough_log_linear
 
 __all__ = [
@@ -82,6 +85,8 @@ __all__ = [
     "Threshold",
     "TroughPrediction",
     "TroughStatus",
+    "assess_adherence",
+    "assess_patient_factors",
     "candidate_regimens",
     "check_sampling",
     "classify_sample",
@@ -94,6 +99,7 @@ __all__ = [
     "interaction_names",
     "load_dosing_rules",
     "load_interactions",
+    "load_patient_factors",
     "load_sampling_rules",
     "load_targets",
     "load_trough_correction",

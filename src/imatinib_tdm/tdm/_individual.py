@@ -16,7 +16,7 @@ Imports pk and case; never the web, store or report layers.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -99,6 +99,8 @@ class DoseRecommendation:
     estimate: IndividualEstimate
     advice: DoseAdvice
     resampling: SteadyStateTiming | None
+    eta_draws: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """Posterior draws of the ETAs, shape (n_draws, n_etas), for plots (not serialised)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -194,11 +196,13 @@ def _estimate_from_fit(case: Case, model: PopPKModel, fit: _Fit) -> IndividualEs
         dose_times_h=problem.doses.times_h[0] if model.time_varying_parameters else None,
     )
     params: dict[str, dict[str, float]] = {}
-    for field in dataclasses.fields(map_params):
-        value = getattr(map_params, field.name)
+    for param_field in dataclasses.fields(map_params):
+        value = getattr(map_params, param_field.name)
         if value is None or value.ndim != 1:
             continue
-        params[field.name] = {"value": float(value[0])} | _summary(getattr(draw_params, field.name))
+        params[param_field.name] = {"value": float(value[0])} | _summary(
+            getattr(draw_params, param_field.name)
+        )
     # predictions at the samples
     rows = np.zeros(draws.shape[0], dtype=np.intp)
     draw_pred = predict_observations(problem, draws, rows) * MG_PER_L_TO_NG_PER_ML
@@ -417,7 +421,9 @@ def recommend_dose(
         resampling = predict_time_to_steady_state(
             model, draw_params, chosen.regimen, previous_regimen=fit.regimen
         )
-    return DoseRecommendation(estimate=estimate, advice=advice, resampling=resampling)
+    return DoseRecommendation(
+        estimate=estimate, advice=advice, resampling=resampling, eta_draws=eta_draws
+    )
 
 
 def estimate_table(
