@@ -336,3 +336,13 @@ def test_recommend_writes_an_offline_html_report(tmp_path: Path) -> None:
     assert "demo-001" in html
     assert "Laplace approximation" not in html  # the posterior draws were used for the band
     assert "http://" not in html and "https://" not in html
+
+
+def test_interpret_json() -> None:
+    result = runner.invoke(
+        app, ["interpret", "--demo", "demo-001", "--model", "widmer2006_covariate", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["status"] == "subtherapeutic"
+    assert data["findings"][0]["category"] == "interaction"

@@ -38,8 +38,10 @@ from imatinib_tdm.tdm import (
     APrioriPrediction,
     DoseRecommendation,
     IndividualEstimate,
+    Interpretation,
     estimate_individual,
     estimate_table,
+    interpret,
     predict_a_priori,
     recommend_dose,
 )
@@ -630,6 +632,52 @@ def _print_recommendation(rec: DoseRecommendation) -> None:
             f"trough then {r.predicted_trough_at_resampling_median_ng_per_ml:.0f} ng/mL (median)"
         )
     typer.echo(rec.estimate.notice)
+
+
+@app.command("interpret")
+def interpret_command(
+    case_file: Annotated[
+        Path | None, typer.Argument(metavar="[CASE]", help="Case file (YAML or JSON).")
+    ] = None,
+    demo: Annotated[str | None, typer.Option(help="A bundled demo case, e.g. demo-001.")] = None,
+    model_id: Annotated[str | None, typer.Option("--model", help="Library model id.")] = None,
+    model_file: Annotated[Path | None, typer.Option("--model-file")] = None,
+    target: Annotated[str | None, typer.Option(help="Target id (data/targets.yaml).")] = None,
+    seed: Annotated[int, typer.Option()] = 20261126,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """TDM interpretation: trough status, ranked findings, individual trough and advice."""
+    model = _load_model(model_id, model_file)
+    case = _load_case_arg(case_file, demo)
+    result = interpret(case, model, target_id=target, seed=seed)
+    if as_json:
+        _echo_json(result.to_dict())
+        return
+    _print_interpretation(result)
+
+
+def _print_interpretation(r: Interpretation) -> None:
+    target = "-" if r.target_ng_per_ml is None else f"{r.target_ng_per_ml:g} ng/mL"
+    typer.echo(f"patient {r.patient_id}: status {r.status.upper()} (target {target})")
+    if r.status_reason:
+        typer.echo(f"  basis: {r.status_reason}")
+    t = r.trough_ng_per_ml
+    if t is not None:
+        typer.echo(
+            f"  trough: {t['value']:.0f} ng/mL (90% interval {t['lower']:.0f}-{t['upper']:.0f}; "
+            f"{t['method']})"
+        )
+    typer.echo("findings (most important first):")
+    for f in r.findings:
+        typer.echo(f"  [{f['severity']}] {f['category']}: {f['message']}")
+        if f.get("recommendation"):
+            typer.echo(f"      -> {f['recommendation']}")
+    if r.recommendation is not None:
+        typer.echo(f"advice: {r.recommendation['reason']}")
+    for w in r.warnings:
+        typer.echo(f"  ! {w}")
+    typer.echo(f"model {r.model['id']}: {r.model['citation'][:120]}")
+    typer.echo(r.notice)
 
 
 @app.command()

@@ -7,7 +7,9 @@
   :func:`evaluate_regimens`, :func:`recommend_regimen`, :func:`predict_time_to_steady_state`;
 * model-free trough correction: :func:`correct_trough_log_linear`;
 * drug interactions: :func:`match_comedications` against the cited knowledge base;
-* sampling checks and findings (foundations of the interpretation): :func:`check_sampling`,
+* interpretation (issue 4, in progress): :func:`interpret` — status, ranked findings, trough,
+  advice;
+* sampling checks and findings: :func:`check_sampling`,
   :func:`classify_trough`, :class:`Finding`, :func:`rank_findings`, :func:`assess_adherence`,
   :func:`assess_patient_factors`;
 * knowledge (targets, dosing rules, trough correction) with sources: ``load_*``.
@@ -49,6 +51,7 @@ from imatinib_tdm.tdm._interactions import (
     load_interactions,
     match_comedications,
 )
+from imatinib_tdm.tdm._interpret import Interpretation, interaction_findings, interpret
 from imatinib_tdm.tdm._knowledge import (
     Threshold,
     load_dosing_rules,
@@ -75,6 +78,7 @@ __all__ = [
     "FindingCategory",
     "IndividualEstimate",
     "InteractionMatch",
+    "Interpretation",
     "LogLinearTrough",
     "Regimen",
     "RegimenEvaluation",
@@ -96,7 +100,9 @@ __all__ = [
     "estimate_individual",
     "estimate_table",
     "evaluate_regimens",
+    "interaction_findings",
     "interaction_names",
+    "interpret",
     "load_dosing_rules",
     "load_interactions",
     "load_patient_factors",
