@@ -30,10 +30,17 @@ from imatinib_tdm.tdm._individual import NOTICE, recommend_dose
 from imatinib_tdm.tdm._interaction_schema import Direction
 from imatinib_tdm.tdm._interactions import match_comedications
 from imatinib_tdm.tdm._knowledge import Indication, Threshold, load_targets
+from imatinib_tdm.tdm._regimens import current_regimen
 from imatinib_tdm.tdm._sampling import check_sampling, classify_sample, classify_trough
 from imatinib_tdm.tdm._troubleshooting import assess_adherence, assess_patient_factors
 
-__all__ = ["Interpretation", "interpret"]
+__all__ = ["Interpretation", "interaction_findings", "interpret"]
+
+_EFFECT_CODES = (
+    "interaction_decreases",
+    "interaction_increases",
+    "comedication_not_in_knowledge_base",
+)
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,12 @@ def _thresholds(
     else:
         alert = targets.default_alert(indication) if indication is not None else None
     return target, alert
+
+
+def fit_regimen_daily(case: Case) -> float | None:
+    """The current daily dose (mg/day), or None without a repeated regimen."""
+    regimen = current_regimen(case)
+    return None if regimen is None else regimen.daily_dose_mg
 
 
 def interaction_findings(case: Case) -> list[Finding]:
@@ -161,8 +174,16 @@ def interpret(
     findings: list[Finding] = []
     sampling = check_sampling(case)
     findings.extend(sampling.findings)
-    findings.extend(interaction_findings(case))
-    findings.extend(assess_patient_factors(case, model))
+    interactions = interaction_findings(case)
+    # a co-medication with a known or unknown effect comes before the factors; one with no
+    # effect only after them, so that it never heads a list of equal severity
+    with_effect = [f for f in interactions if f.code in _EFFECT_CODES]
+    findings.extend(with_effect)
+    factors = assess_patient_factors(case, model)
+    findings.extend(factors)
+    findings.extend(f for f in interactions if f.code not in _EFFECT_CODES)
+    # missing optional data lowers confidence and is said under the assumptions too
+    assumptions.extend(f.message for f in factors if f.code == "patient_factors_missing")
     model_info = {
         "id": model.id,
         "name": model.name,
@@ -209,6 +230,28 @@ def interpret(
         raise CaseError(
             "interpreting a level needs a target: the indication has no default, pass a target id",
             field="patient.indication",
+        )
+    if latest.has_overriding_reason:
+        # e.g. a suspected unit mix-up: no estimate or dose advice may rest on this value
+        return Interpretation(
+            patient_id=case.patient.id,
+            status=TroughStatus.NOT_INTERPRETABLE.value,
+            status_reason=latest.not_interpretable_reason,
+            target_ng_per_ml=target.value,
+            target_id=target.id,
+            alert_ng_per_ml=None if alert is None else alert.value,
+            alert_id=None if alert is None else alert.id,
+            measured_trough_ng_per_ml=None,
+            trough_ng_per_ml=None,
+            findings=[f.to_dict() for f in rank_findings(findings)],
+            recommendation=None,
+            model=model_info,
+            assumptions=[
+                *assumptions,
+                "No Bayesian estimate or dose advice: the latest level cannot be used as "
+                "reported (see the findings); confirm it with the laboratory first.",
+            ],
+            warnings=warnings,
         )
     rec = recommend_dose(
         case,
@@ -262,6 +305,25 @@ def interpret(
             "probability_above_alert": chosen.probability_above_alert,
             "reason": rec.advice.reason,
         }
+    if recommendation is not None and measured is not None and fit_regimen_daily(case):
+        current = fit_regimen_daily(case)
+        proposed = chosen.regimen.daily_dose_mg if chosen is not None else None
+        if (
+            proposed is not None
+            and current is not None
+            and (
+                (status is TroughStatus.ON_TARGET and proposed != current)
+                or (status is TroughStatus.ABOVE_ALERT and proposed >= current)
+                or (status is TroughStatus.SUBTHERAPEUTIC and proposed <= current)
+            )
+        ):
+            warnings.append(
+                f"the measured trough ({measured:g} ng/mL, {status.value}) and the Bayesian "
+                f"estimate ({trough['value'] if trough else float('nan'):.0f} ng/mL) point in "
+                f"different directions; the dose advice ({proposed:g} mg/day vs {current:g} "
+                "mg/day now) rests on the estimate, which weighs the single level against the "
+                "population: review before changing the dose"
+            )
     return Interpretation(
         patient_id=case.patient.id,
         status=status.value,
