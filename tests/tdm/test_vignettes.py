@@ -117,11 +117,10 @@ CASES = [
         max_severity="info",
         model=CHILD,
         top_xfail=(
-            "adult BMI cut-offs are applied to a 10-year-old: BMI 16.8 kg/m2 (normal for age) is "
-            "reported "
-            "as 'underweight' (caution, top finding) with the adult +61.5% trough effect; BMI "
-            "categories "
-            "need age-specific (BMI-for-age) references or must be skipped for children"
+            "the adult BMI bands are no longer applied to a child, but the BMI finding still "
+            "quotes the adult BMI evidence (+61.5% trough when underweight) and takes 'caution' "
+            "from the weight-based model ratio (petain2008: x1.27 at 30 kg vs 54 kg), although "
+            "the dose is already scaled to body surface area; BMI-for-age references are needed"
         ),
     ),
     Vignette(

@@ -31,7 +31,7 @@ from imatinib_tdm.pk import (
 )
 from imatinib_tdm.pk.inputs import case_to_dose_history
 from imatinib_tdm.tdm._findings import Finding, FindingCategory, Severity
-from imatinib_tdm.tdm._knowledge import load_trough_correction
+from imatinib_tdm.tdm._knowledge import load_dosing_rules, load_trough_correction
 from imatinib_tdm.tdm._patient_factor_rules import PatientFactor, load_patient_factors
 from imatinib_tdm.tdm._regimens import current_regimen
 
@@ -439,9 +439,14 @@ def assess_patient_factors(case: Case, model: PopPKModel) -> list[Finding]:
     if bmi_entry is not None:
         if patient.weight_kg is not None and patient.height_cm is not None:
             bmi = float(patient.weight_kg) / (float(patient.height_cm) / 100.0) ** 2  # cm -> m
-            band = bmi_entry.band_for(bmi)
+            adult_age = load_dosing_rules().adult_min_age.value
+            is_child = patient.age_years is not None and float(patient.age_years) < adult_age
+            # the published BMI bands are adult categories: never applied to a child
+            band = None if is_child else bmi_entry.band_for(bmi)
             outside = band is not None and band.exposure != "reference"
             detail = f" {bmi:.1f} kg/m2" + (f" ({band.name})" if band is not None else "")
+            if is_child:
+                detail += f" (adult BMI categories not applied below {adult_age:g} years)"
             findings.append(
                 _factor_finding(
                     case,
