@@ -190,6 +190,32 @@ def interpret(
         "citation": model.citation,
         "doi": model.doi,
     }
+
+    def result(
+        status: TroughStatus,
+        reason: str | None,
+        *,
+        measured: float | None = None,
+        trough: dict[str, Any] | None = None,
+        recommendation: dict[str, Any] | None = None,
+    ) -> Interpretation:
+        return Interpretation(
+            patient_id=case.patient.id,
+            status=status.value,
+            status_reason=reason,
+            target_ng_per_ml=None if target is None else target.value,
+            target_id=None if target is None else target.id,
+            alert_ng_per_ml=None if alert is None else alert.value,
+            alert_id=None if alert is None else alert.id,
+            measured_trough_ng_per_ml=measured,
+            trough_ng_per_ml=trough,
+            findings=[f.to_dict() for f in rank_findings(findings)],
+            recommendation=recommendation,
+            model=model_info,
+            assumptions=assumptions,
+            warnings=warnings,
+        )
+
     if target is None:
         assumptions.append(
             f"No default target for indication {case.patient.indication.value!r}: status is "
@@ -210,21 +236,10 @@ def interpret(
             }
         assumptions.extend(prior.assumptions)
         warnings.extend(prior.covariate_warnings)
-        return Interpretation(
-            patient_id=case.patient.id,
-            status=TroughStatus.NOT_INTERPRETABLE.value,
-            status_reason="no level measured yet: population prediction only",
-            target_ng_per_ml=None if target is None else target.value,
-            target_id=None if target is None else target.id,
-            alert_ng_per_ml=None if alert is None else alert.value,
-            alert_id=None if alert is None else alert.id,
-            measured_trough_ng_per_ml=None,
-            trough_ng_per_ml=trough,
-            findings=[f.to_dict() for f in rank_findings(findings)],
-            recommendation=None,
-            model=model_info,
-            assumptions=assumptions,
-            warnings=warnings,
+        return result(
+            TroughStatus.NOT_INTERPRETABLE,
+            "no level measured yet: population prediction only",
+            trough=trough,
         )
     if target is None:
         raise CaseError(
@@ -233,26 +248,11 @@ def interpret(
         )
     if latest.has_overriding_reason:
         # e.g. a suspected unit mix-up: no estimate or dose advice may rest on this value
-        return Interpretation(
-            patient_id=case.patient.id,
-            status=TroughStatus.NOT_INTERPRETABLE.value,
-            status_reason=latest.not_interpretable_reason,
-            target_ng_per_ml=target.value,
-            target_id=target.id,
-            alert_ng_per_ml=None if alert is None else alert.value,
-            alert_id=None if alert is None else alert.id,
-            measured_trough_ng_per_ml=None,
-            trough_ng_per_ml=None,
-            findings=[f.to_dict() for f in rank_findings(findings)],
-            recommendation=None,
-            model=model_info,
-            assumptions=[
-                *assumptions,
-                "No Bayesian estimate or dose advice: the latest level cannot be used as "
-                "reported (see the findings); confirm it with the laboratory first.",
-            ],
-            warnings=warnings,
+        assumptions.append(
+            "No Bayesian estimate or dose advice: the latest level cannot be used as "
+            "reported (see the findings); confirm it with the laboratory first."
         )
+        return result(TroughStatus.NOT_INTERPRETABLE, latest.not_interpretable_reason)
     rec = recommend_dose(
         case,
         model,
@@ -305,17 +305,13 @@ def interpret(
             "probability_above_alert": chosen.probability_above_alert,
             "reason": rec.advice.reason,
         }
-    if recommendation is not None and measured is not None and fit_regimen_daily(case):
-        current = fit_regimen_daily(case)
-        proposed = chosen.regimen.daily_dose_mg if chosen is not None else None
+    current = fit_regimen_daily(case)
+    if chosen is not None and measured is not None and current is not None:
+        proposed = chosen.regimen.daily_dose_mg
         if (
-            proposed is not None
-            and current is not None
-            and (
-                (status is TroughStatus.ON_TARGET and proposed != current)
-                or (status is TroughStatus.ABOVE_ALERT and proposed >= current)
-                or (status is TroughStatus.SUBTHERAPEUTIC and proposed <= current)
-            )
+            (status is TroughStatus.ON_TARGET and proposed != current)
+            or (status is TroughStatus.ABOVE_ALERT and proposed >= current)
+            or (status is TroughStatus.SUBTHERAPEUTIC and proposed <= current)
         ):
             warnings.append(
                 f"the measured trough ({measured:g} ng/mL, {status.value}) and the Bayesian "
@@ -324,19 +320,6 @@ def interpret(
                 "mg/day now) rests on the estimate, which weighs the single level against the "
                 "population: review before changing the dose"
             )
-    return Interpretation(
-        patient_id=case.patient.id,
-        status=status.value,
-        status_reason=status_reason,
-        target_ng_per_ml=target.value,
-        target_id=target.id,
-        alert_ng_per_ml=None if alert is None else alert.value,
-        alert_id=None if alert is None else alert.id,
-        measured_trough_ng_per_ml=measured,
-        trough_ng_per_ml=trough,
-        findings=[f.to_dict() for f in rank_findings(findings)],
-        recommendation=recommendation,
-        model=model_info,
-        assumptions=assumptions,
-        warnings=warnings,
+    return result(
+        status, status_reason, measured=measured, trough=trough, recommendation=recommendation
     )
