@@ -11,7 +11,8 @@ Imports pk and case; never the web, store or report layers.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import copy
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from imatinib_tdm import __version__
@@ -26,7 +27,7 @@ from imatinib_tdm.tdm._findings import (
     TroughStatus,
     rank_findings,
 )
-from imatinib_tdm.tdm._individual import NOTICE, recommend_dose
+from imatinib_tdm.tdm._individual import NOTICE, DoseRecommendation, recommend_dose
 from imatinib_tdm.tdm._interaction_schema import Direction
 from imatinib_tdm.tdm._interactions import match_comedications
 from imatinib_tdm.tdm._knowledge import Indication, Threshold, load_targets
@@ -63,10 +64,17 @@ class Interpretation:
     warnings: list[str]
     software_version: str = __version__
     notice: str = NOTICE
+    # the full result behind ``recommendation`` (posterior draws, estimate, candidate table) for
+    # reports and plots; not serialised
+    dose_recommendation: DoseRecommendation | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return asdict(self)
+        """A JSON-ready dict (without :attr:`dose_recommendation`)."""
+        return {
+            f.name: copy.deepcopy(getattr(self, f.name))
+            for f in fields(self)
+            if f.name != "dose_recommendation"
+        }
 
 
 def _thresholds(
@@ -198,6 +206,7 @@ def interpret(
         measured: float | None = None,
         trough: dict[str, Any] | None = None,
         recommendation: dict[str, Any] | None = None,
+        dose_recommendation: DoseRecommendation | None = None,
     ) -> Interpretation:
         return Interpretation(
             patient_id=case.patient.id,
@@ -214,6 +223,7 @@ def interpret(
             model=model_info,
             assumptions=assumptions,
             warnings=warnings,
+            dose_recommendation=dose_recommendation,
         )
 
     if target is None:
@@ -321,5 +331,10 @@ def interpret(
                 "population: review before changing the dose"
             )
     return result(
-        status, status_reason, measured=measured, trough=trough, recommendation=recommendation
+        status,
+        status_reason,
+        measured=measured,
+        trough=trough,
+        recommendation=recommendation,
+        dose_recommendation=rec,
     )
