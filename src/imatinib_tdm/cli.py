@@ -31,7 +31,7 @@ from imatinib_tdm.pk import (
     simulate_typical,
 )
 from imatinib_tdm.pk.library import get_model, list_models
-from imatinib_tdm.report import write_recommendation_report
+from imatinib_tdm.report import write_interpretation_report, write_recommendation_report
 from imatinib_tdm.tdm import (
     BAYESIAN_NOTICE,
     NOTICE,
@@ -640,16 +640,34 @@ def interpret_command(
         Path | None, typer.Argument(metavar="[CASE]", help="Case file (YAML or JSON).")
     ] = None,
     demo: Annotated[str | None, typer.Option(help="A bundled demo case, e.g. demo-001.")] = None,
-    model_id: Annotated[str | None, typer.Option("--model", help="Library model id.")] = None,
+    model_id: Annotated[
+        str | None,
+        typer.Option("--model", help="Library model id (default: chosen for the case, stated)."),
+    ] = None,
     model_file: Annotated[Path | None, typer.Option("--model-file")] = None,
     target: Annotated[str | None, typer.Option(help="Target id (data/targets.yaml).")] = None,
+    alert: Annotated[str | None, typer.Option(help="Alert id (data/targets.yaml).")] = None,
     seed: Annotated[int, typer.Option()] = 20261126,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write the HTML report (plot, findings, advice) here."),
+    ] = None,
+    pdf: Annotated[Path | None, typer.Option("--pdf", help="Also write a PDF report here.")] = None,
 ) -> None:
     """TDM interpretation: trough status, ranked findings, individual trough and advice."""
-    model = _load_model(model_id, model_file)
+    if pdf is not None and pdf.suffix.lower() != ".pdf":
+        raise CaseError(f"the PDF report needs a .pdf file name, got {pdf.name!r}", field="--pdf")
+    if html is not None and html.suffix.lower() == ".pdf":
+        raise CaseError("--html got a .pdf file name: use --pdf for a PDF", field="--html")
     case = _load_case_arg(case_file, demo)
-    result = interpret(case, model, target_id=target, seed=seed)
+    model = None if model_id is None and model_file is None else _load_model(model_id, model_file)
+    result = interpret(case, model, target_id=target, alert_id=alert, seed=seed)
+    used = model if model is not None else get_model(result.model["id"])
+    for path in (html, pdf):
+        if path is not None:
+            written = write_interpretation_report(case, result, used, path)
+            typer.echo(f"report written to {written}", err=as_json)
     if as_json:
         _echo_json(result.to_dict())
         return

@@ -11,7 +11,8 @@ from imatinib_tdm.pk import resolve_covariates, simulate_steady_state_troughs
 from imatinib_tdm.pk.library import get_model
 from imatinib_tdm.tdm._findings import FindingCategory, Severity
 from imatinib_tdm.tdm._patient_factor_rules import load_patient_factors
-from imatinib_tdm.tdm._troubleshooting import assess_adherence, assess_patient_factors
+from imatinib_tdm.tdm._patient_factors import assess_patient_factors
+from imatinib_tdm.tdm._troubleshooting import assess_adherence
 
 SEED = 7
 N = 2000
@@ -99,7 +100,9 @@ def test_typical_level_gives_no_adherence_warning() -> None:
         n_individuals=N,
         seed=SEED,
     )
-    assert findings == []
+    # only the reminder that adherence is the first cause to check, never louder than info
+    assert [f.code for f in findings] == ["adherence_to_check"]
+    assert findings[0].severity is Severity.INFO
 
 
 def test_below_lloq_on_daily_dosing_is_critical_or_warning() -> None:
@@ -190,3 +193,30 @@ def test_underweight_bmi_is_a_caution() -> None:
     ]
     assert bmi.severity is Severity.CAUTION
     assert bmi.evidence["bmi_kg_per_m2"] == pytest.approx(45.0 / 1.65**2)
+
+
+def test_agp_effect_from_a_reference_model_when_the_chosen_one_lacks_it() -> None:
+    # widmer2006_covariate has no AGP: the size comes from delbaldo2006's published equation
+    case = load_demo_case("demo-001")
+    high = case.replace(covariates={**case.covariates.model_dump(), "agp_g_per_l": 2.4})
+    findings = assess_patient_factors(high, get_model("widmer2006_covariate"))
+    agp = next(f for f in findings if f.code == "patient_factor_agp")
+    assert "delbaldo2006" in agp.message
+    assert "does not carry it" in agp.message
+    # the same ratio as with delbaldo2006 chosen; above the AUC ratio (AGP/1.15)^0.52 = 1.47,
+    # since a trough is more sensitive to CL than the AUC
+    direct = assess_patient_factors(high, get_model("delbaldo2006"))
+    expected = next(f for f in direct if f.code == "patient_factor_agp").evidence
+    assert agp.evidence["model_trough_ratio"] == pytest.approx(expected["model_trough_ratio"])
+    assert agp.evidence["model_trough_ratio"] > (2.4 / 1.15) ** 0.52
+    assert agp.severity is Severity.CAUTION
+
+
+def test_child_bmi_does_not_quote_adult_evidence() -> None:
+    case = load_demo_case("demo-001")
+    child = case.replace(patient={**case.patient.model_dump(), "age_years": 9})
+    findings = assess_patient_factors(child, get_model("petain2008"))
+    bmi = next(f for f in findings if f.code == "patient_factor_bmi")
+    assert bmi.severity is Severity.INFO
+    assert "61.5" not in bmi.message
+    assert "adults" in bmi.message

@@ -75,13 +75,6 @@ CASES = [
         "subtherapeutic",
         "adherence",
         not_top_codes=("interaction_no_effect",),
-        top_xfail=(
-            "omeprazole has no effect on imatinib, yet its 'interaction_no_effect' info finding is"
-            " ranked "
-            "first for a 520 ng/mL trough, and no adherence finding is produced at all; a "
-            "no-effect drug "
-            "explains nothing and should rank below the adherence assessment"
-        ),
     ),
     Vignette(
         "v07-unknown-drug",
@@ -116,12 +109,6 @@ CASES = [
         "on_target",
         max_severity="info",
         model=CHILD,
-        top_xfail=(
-            "the adult BMI bands are no longer applied to a child, but the BMI finding still "
-            "quotes the adult BMI evidence (+61.5% trough when underweight) and takes 'caution' "
-            "from the weight-based model ratio (petain2008: x1.27 at 30 kg vs 54 kg), although "
-            "the dose is already scaled to body surface area; BMI-for-age references are needed"
-        ),
     ),
     Vignette(
         "v17-missing-labs",
@@ -137,29 +124,16 @@ CASES = [
         "above_alert",
         "patient_factors",
         "patient_factor_agp",
-        top_xfail=(
-            "AGP 2.4 g/L (high; typical about 0.5-1.2 g/L) is not flagged: the finding stays "
-            "'info' with "
-            "'no typical range in the knowledge base' and ranks below a normal-BMI info finding, "
-            "although "
-            "high AGP is the explanation of a high total trough (the unbound fraction is lower)"
-        ),
     ),
     Vignette(
         "v20-low-albumin",
         "above_alert",
         "patient_factors",
         "patient_factor_albumin",
-        top_xfail=(
-            "albumin 24 g/L (hypoalbuminaemia; typical 35-50 g/L) is not flagged: the finding "
-            "stays 'info' "
-            "with 'no typical range in the knowledge base' and ranks below a normal-BMI info "
-            "finding"
-        ),
     ),
     Vignette("v21-gastrectomy", "subtherapeutic", "patient_factors", "patient_factor_gastrectomy"),
     Vignette("v22-cml-on-target", "on_target", max_severity="caution", extra={"target": 1000.0}),
-    Vignette("v23-first-visit", "not_interpretable", "sampling", "no_sample"),
+    Vignette("v23-first-visit", "not_interpretable", "sampling", "tdm_priority", "urgent"),
     Vignette("v24-hplc-uv", "on_target", "analytical", "assay_not_preferred", "HPLC-UV"),
     Vignette(
         "v25-phenytoin", "subtherapeutic", "interaction", "interaction_decreases", "phenytoin"
@@ -169,6 +143,20 @@ CASES = [
     ),
     Vignette(
         "v27-erythromycin", "above_alert", "interaction", "interaction_increases", "erythromycin"
+    ),
+    Vignette(
+        "v28-dexamethasone",
+        "subtherapeutic",
+        "interaction",
+        "interaction_decreases",
+        "dexamethasone",
+    ),
+    Vignette("v29-indinavir", "above_alert", "interaction", "interaction_increases", "indinavir"),
+    Vignette(
+        "v30-simvastatin",
+        "on_target",
+        max_severity="info",
+        absent_codes=("interaction_increases", "interaction_decreases"),
     ),
 ]
 
@@ -241,19 +229,14 @@ def test_first_visit_gives_the_population_prediction() -> None:
     assert "population" in trough["method"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 4: at a first visit the interpretation 'says whether TDM is urgent'; the output "
-        "gives the "
-        "population trough (median 925 ng/mL, below the GIST target 1100 on 400 mg) but no urgency"
-        " statement"
-    ),
-)
 def test_first_visit_says_whether_tdm_is_urgent() -> None:
     result = _result("v23-first-visit", ADULT)
     text = " ".join(f["message"] + " " + f["recommendation"] for f in result["findings"]).lower()
     assert "urgent" in text
+    # 400 mg/day, population median below the GIST target: TDM is urgent
+    priority = next(f for f in result["findings"] if f["code"] == "tdm_priority")
+    assert priority["evidence"]["priority_rank"] == 2
+    assert priority["evidence"]["probability_below_target_frac"] > 0.5
 
 
 # Dose advice must agree with the status. Current daily doses of the vignettes used below (mg/day).
@@ -272,16 +255,16 @@ _ABOVE_ALERT_NOT_UNCHANGED = (
 )
 DOSE_ADVICE = [
     # (stem, current mg/day, rule, xfail reason)
-    ("v01-gist-on-target", 400, "same", _ON_TARGET_NO_CHANGE),
-    ("v07-unknown-drug", 400, "same", _ON_TARGET_NO_CHANGE),
-    ("v22-cml-on-target", 400, "same", _ON_TARGET_NO_CHANGE),
-    ("v24-hplc-uv", 400, "same", _ON_TARGET_NO_CHANGE),
+    ("v01-gist-on-target", 400, "same", None),
+    ("v07-unknown-drug", 400, "same", None),
+    ("v22-cml-on-target", 400, "same", None),
+    ("v24-hplc-uv", 400, "same", None),
     ("v16-child", 300, "same", None),
-    ("v10-blq-daily", 400, "not_higher", _NO_INCREASE_ON_SUSPECT_LEVEL),
+    ("v10-blq-daily", 400, "not_higher", None),
     ("v15-unit-mixup", 400, "not_higher", None),
-    ("v05-ketoconazole-high", 400, "lower", _ABOVE_ALERT_NOT_UNCHANGED),
-    ("v20-low-albumin", 400, "lower", _ABOVE_ALERT_NOT_UNCHANGED),
-    ("v27-erythromycin", 400, "lower", _ABOVE_ALERT_NOT_UNCHANGED),
+    ("v05-ketoconazole-high", 400, "lower", None),
+    ("v20-low-albumin", 400, "lower", None),
+    ("v27-erythromycin", 400, "lower", None),
     ("v14-twice-daily", 800, "lower", None),
     ("v18-underweight", 400, "lower", None),
     ("v19-high-agp", 400, "lower", None),
@@ -297,7 +280,7 @@ DOSE_ADVICE = [
 )
 def test_vignette_dose_advice_agrees_with_status(stem: str, current: float, rule: str) -> None:
     rec = _result(stem, CHILD if stem == "v16-child" else ADULT)["recommendation"]
-    if rec is None:  # no dose advice at all (level not interpretable) is never a dose increase
+    if rec is None or rec["dose_mg"] is None:  # advice withheld is never a dose increase
         assert rule == "not_higher"
         return
     daily = rec["dose_mg"] * 24.0 / rec["interval_h"]
@@ -314,3 +297,11 @@ def test_early_and_late_samples_say_the_trough_is_estimated() -> None:
         result = _result(stem, ADULT)
         assert "estimate" in result["status_reason"]
         assert "Bayesian" in result["trough_ng_per_ml"]["method"]
+
+
+def test_simvastatin_is_reported_as_affected_by_imatinib() -> None:
+    findings = _result("v30-simvastatin", ADULT)["findings"]
+    statin = next(f for f in findings if f["category"] == "interaction")
+    assert statin["code"] == "interaction_affects_comedication"
+    assert "does not explain the imatinib level" in statin["message"]
+    assert statin["evidence"]["comedication_fold_change"] == 3.5

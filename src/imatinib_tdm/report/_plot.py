@@ -102,7 +102,10 @@ def plot_individual_profile(
     alert_ng_per_ml: float | None = None,
     window_h: tuple[float, float] | None = None,
     band_label: str = "90% credible band",
+    curve_label: str = "individual prediction",
     title: str | None = None,
+    size_in: tuple[float, float] = (7.0, 3.6),
+    legend_right: bool = False,
 ) -> str:
     """Inline SVG of the individual predicted profile with its band, samples, target and alert.
 
@@ -126,7 +129,15 @@ def plot_individual_profile(
         to one dosing interval after the last dose (or just after the last sample).
     band_label : str
         Legend text of the band.
+    curve_label : str
+        Legend text of the median curve (e.g. ``"population prediction"`` when the draws come
+        from the model's between-patient variability rather than a posterior).
     title : str, optional
+    size_in : (float, float), default (7.0, 3.6)
+        Figure width and height in inches (the SVG's natural size: draw it at the size it is
+        shown so the 9 pt text stays 9 pt).
+    legend_right : bool, default False
+        Legend in one column right of the axes (for wide, low figures) instead of below.
 
     Returns
     -------
@@ -159,14 +170,12 @@ def plot_individual_profile(
 
     plt = _pyplot()
     with plt.rc_context({"svg.fonttype": "none", "font.size": 9, "svg.hashsalt": "imatinib"}):
-        fig, ax = plt.subplots(figsize=(7.0, 3.6))
+        fig, ax = plt.subplots(figsize=size_in)
         try:
             ax.fill_between(
                 grid, lower, upper, color="0.82", linewidth=0, zorder=1, label=band_label
             )
-            ax.plot(
-                grid, median, color="black", linewidth=1.6, zorder=3, label="individual prediction"
-            )
+            ax.plot(grid, median, color="black", linewidth=1.6, zorder=3, label=curve_label)
             if target_ng_per_ml is not None:
                 ax.axhline(
                     target_ng_per_ml,
@@ -228,13 +237,16 @@ def plot_individual_profile(
             if title:
                 ax.set_title(title)
             ax.grid(True, color="0.9", linewidth=0.6)
-            ax.legend(
-                loc="upper center",
-                bbox_to_anchor=(0.5, -0.16),
-                fontsize=7.5,
-                frameon=False,
-                ncols=3,
-            )
+            if legend_right:
+                ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7.5, frameon=False)
+            else:
+                ax.legend(
+                    loc="upper center",
+                    bbox_to_anchor=(0.5, -0.16),
+                    fontsize=7.5,
+                    frameon=False,
+                    ncols=3,
+                )
             return _svg_text(fig)
         finally:
             plt.close(fig)

@@ -12,7 +12,8 @@
 * sampling checks and findings: :func:`check_sampling`,
   :func:`classify_trough`, :class:`Finding`, :func:`rank_findings`, :func:`assess_adherence`,
   :func:`assess_patient_factors`;
-* knowledge (targets, dosing rules, trough correction) with sources: ``load_*``.
+* knowledge (targets, dosing rules, trough correction) with sources: ``load_*``; the sources
+  of any entry by id: :func:`find_knowledge_reference`.
 """
 
 from imatinib_tdm.tdm._a_priori import (
@@ -58,12 +59,15 @@ from imatinib_tdm.tdm._knowledge import (
     load_targets,
     load_trough_correction,
 )
+from imatinib_tdm.tdm._model_choice import DefaultModel, default_model
 from imatinib_tdm.tdm._patient_factor_rules import load_patient_factors
+from imatinib_tdm.tdm._patient_factors import assess_patient_factors
+from imatinib_tdm.tdm._references import KnowledgeReference, find_knowledge_reference
 from imatinib_tdm.tdm._regimens import Regimen, candidate_regimens, compute_body_surface_area
 from imatinib_tdm.tdm._resampling import SteadyStateTiming, predict_time_to_steady_state
 from imatinib_tdm.tdm._sampling import check_sampling, classify_sample, classify_trough
 from imatinib_tdm.tdm._sampling_rules import load_sampling_rules
-from imatinib_tdm.tdm._troubleshooting import assess_adherence, assess_patient_factors
+from imatinib_tdm.tdm._troubleshooting import assess_adherence
 from imatinib_tdm.tdm._trough import Caveat, LogLinearTrough, correct_trough_log_linear
 
 __all__ = [
@@ -72,6 +76,7 @@ __all__ = [
     "APrioriPrediction",
     "AdviceStatus",
     "Caveat",
+    "DefaultModel",
     "DoseAdvice",
     "DoseRecommendation",
     "Finding",
@@ -79,6 +84,7 @@ __all__ = [
     "IndividualEstimate",
     "InteractionMatch",
     "Interpretation",
+    "KnowledgeReference",
     "LogLinearTrough",
     "Regimen",
     "RegimenEvaluation",
@@ -97,9 +103,11 @@ __all__ = [
     "classify_trough",
     "compute_body_surface_area",
     "correct_trough_log_linear",
+    "default_model",
     "estimate_individual",
     "estimate_table",
     "evaluate_regimens",
+    "find_knowledge_reference",
     "interaction_findings",
     "interaction_names",
     "interpret",

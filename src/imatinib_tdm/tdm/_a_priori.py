@@ -65,6 +65,8 @@ class TroughPrediction:
     interval_5_ng_per_ml: float
     median_ng_per_ml: float
     interval_95_ng_per_ml: float
+    probability_below_target_frac: float | None = None
+    probability_above_alert_frac: float | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,13 @@ class APrioriPrediction:
 
 
 def predict_a_priori(
-    case: Case, model: PopPKModel, *, n_individuals: int = 2000, seed: int = 20261126
+    case: Case,
+    model: PopPKModel,
+    *,
+    n_individuals: int = 2000,
+    seed: int = 20261126,
+    target_ng_per_ml: float | None = None,
+    alert_ng_per_ml: float | None = None,
 ) -> APrioriPrediction:
     """Population prediction of the case's samples and steady-state trough under ``model``.
 
@@ -104,6 +112,9 @@ def predict_a_priori(
         Monte Carlo draws (virtual patients with this patient's covariates).
     seed : int
         Random seed; the same seed gives the same numbers.
+    target_ng_per_ml, alert_ng_per_ml : float, optional
+        When given, the steady-state trough carries P(trough < target) and P(trough > alert)
+        over the population draws.
 
     Raises
     ------
@@ -188,6 +199,12 @@ def predict_a_priori(
             interval_5_ng_per_ml=float(lo),
             median_ng_per_ml=float(med),
             interval_95_ng_per_ml=float(hi),
+            probability_below_target_frac=None
+            if target_ng_per_ml is None
+            else float(np.mean(values < target_ng_per_ml)),
+            probability_above_alert_frac=None
+            if alert_ng_per_ml is None
+            else float(np.mean(values > alert_ng_per_ml)),
         )
         assumptions.append(
             f"Steady-state trough for {dose_mg:g} mg every {interval_h:g} h taken at the end of "

@@ -19,6 +19,7 @@ from imatinib_tdm import __version__
 from imatinib_tdm.case import Case
 from imatinib_tdm.errors import CaseError
 from imatinib_tdm.pk import PopPKModel
+from imatinib_tdm.pk.library import get_model
 from imatinib_tdm.tdm._a_priori import predict_a_priori
 from imatinib_tdm.tdm._findings import (
     Finding,
@@ -28,12 +29,16 @@ from imatinib_tdm.tdm._findings import (
     rank_findings,
 )
 from imatinib_tdm.tdm._individual import NOTICE, DoseRecommendation, recommend_dose
-from imatinib_tdm.tdm._interaction_schema import Direction
+from imatinib_tdm.tdm._interaction_schema import AffectedDrug, Direction
 from imatinib_tdm.tdm._interactions import match_comedications
 from imatinib_tdm.tdm._knowledge import Indication, Threshold, load_targets
+from imatinib_tdm.tdm._model_choice import default_model
+from imatinib_tdm.tdm._patient_factors import assess_patient_factors
+from imatinib_tdm.tdm._priority import tdm_priority_finding
 from imatinib_tdm.tdm._regimens import current_regimen
 from imatinib_tdm.tdm._sampling import check_sampling, classify_sample, classify_trough
-from imatinib_tdm.tdm._troubleshooting import assess_adherence, assess_patient_factors
+from imatinib_tdm.tdm._status_advice import advice_for_status, withheld_advice
+from imatinib_tdm.tdm._troubleshooting import assess_adherence
 
 __all__ = ["Interpretation", "interaction_findings", "interpret"]
 
@@ -94,12 +99,6 @@ def _thresholds(
     return target, alert
 
 
-def fit_regimen_daily(case: Case) -> float | None:
-    """The current daily dose (mg/day), or None without a repeated regimen."""
-    regimen = current_regimen(case)
-    return None if regimen is None else regimen.daily_dose_mg
-
-
 def interaction_findings(case: Case) -> list[Finding]:
     """One finding per co-medication: its known effect on imatinib, or that it is unknown."""
     findings: list[Finding] = []
@@ -120,6 +119,29 @@ def interaction_findings(case: Case) -> list[Finding]:
             continue
         evidence: dict[str, float] = {"match_score_frac": float(match.score)}
         effect = entry.effect
+        if entry.affected_drug is AffectedDrug.COMEDICATION:
+            # imatinib changes the other drug: relevant to its safety, explains no imatinib level
+            if effect is not None and effect.fold_change is not None:
+                evidence["comedication_fold_change"] = float(effect.fold_change)
+            size = (
+                f" ({effect.parameter} x{effect.fold_change:g})"
+                if effect is not None and effect.fold_change is not None
+                else ""
+            )
+            findings.append(
+                Finding(
+                    code="interaction_affects_comedication",
+                    category=FindingCategory.INTERACTION,
+                    severity=Severity.INFO,
+                    message=f"{match.query} ({entry.generic_name}): imatinib "
+                    f"{entry.direction.value.replace('_', ' ')} the exposure of "
+                    f"{entry.generic_name}{size}; this does not explain the imatinib level",
+                    evidence=evidence,
+                    recommendation=entry.action.text,
+                    references=(entry.id,),
+                )
+            )
+            continue
         if effect is not None and effect.change_pct is not None:
             evidence["exposure_change_pct"] = float(effect.change_pct)
         if entry.direction is Direction.DECREASES:
@@ -150,7 +172,7 @@ def interaction_findings(case: Case) -> list[Finding]:
 
 def interpret(
     case: Case,
-    model: PopPKModel,
+    model: PopPKModel | None = None,
     *,
     target_id: str | None = None,
     alert_id: str | None = None,
@@ -163,7 +185,9 @@ def interpret(
     Parameters
     ----------
     case : Case
-    model : PopPKModel
+    model : PopPKModel, optional
+        Default: :func:`~imatinib_tdm.tdm.default_model` for the case (the choice and its reason
+        are listed first under ``assumptions``).
     target_id, alert_id : str, optional
         Threshold ids (``data/targets.yaml``); default: the indication's defaults.
     probability : float, default 0.8
@@ -178,6 +202,10 @@ def interpret(
     """
     target, alert = _thresholds(case, target_id, alert_id)
     assumptions: list[str] = []
+    if model is None:
+        chosen = default_model(case)
+        model = get_model(chosen.model_id)
+        assumptions.append(f"Model: {chosen.reason}")
     warnings: list[str] = [w.message for w in case.plausibility_warnings()]
     findings: list[Finding] = []
     sampling = check_sampling(case)
@@ -234,7 +262,14 @@ def interpret(
     latest = sampling.latest
     if latest is None:
         # first visit: no level, the population prediction for the dose and covariates
-        prior = predict_a_priori(case, model, n_individuals=2000, seed=seed)
+        prior = predict_a_priori(
+            case,
+            model,
+            n_individuals=2000,
+            seed=seed,
+            target_ng_per_ml=None if target is None else target.value,
+            alert_ng_per_ml=None if alert is None else alert.value,
+        )
         trough = None
         if prior.steady_state_trough is not None:
             t = prior.steady_state_trough
@@ -244,6 +279,15 @@ def interpret(
                 "upper": t.interval_95_ng_per_ml,
                 "method": "population prediction (no level measured)",
             }
+        findings.append(
+            tdm_priority_finding(
+                prior.steady_state_trough,
+                target_ng_per_ml=None if target is None else target.value,
+                alert_ng_per_ml=None if alert is None else alert.value,
+                model_id=model.id,
+                interaction_findings=interactions,
+            )
+        )
         assumptions.extend(prior.assumptions)
         warnings.extend(prior.covariate_warnings)
         return result(
@@ -262,7 +306,14 @@ def interpret(
             "No Bayesian estimate or dose advice: the latest level cannot be used as "
             "reported (see the findings); confirm it with the laboratory first."
         )
-        return result(TroughStatus.NOT_INTERPRETABLE, latest.not_interpretable_reason)
+        return result(
+            TroughStatus.NOT_INTERPRETABLE,
+            latest.not_interpretable_reason,
+            recommendation=withheld_advice(
+                "No dose advice: the latest level cannot be used as reported "
+                f"({latest.not_interpretable_reason}); confirm it with the laboratory first."
+            ),
+        )
     rec = recommend_dose(
         case,
         model,
@@ -291,6 +342,8 @@ def interpret(
         status = TroughStatus.NOT_INTERPRETABLE
         status_reason = latest.not_interpretable_reason or "no trough estimate available"
     if status in (TroughStatus.SUBTHERAPEUTIC, TroughStatus.BELOW_LLOQ):
+        # after the patient factors: among findings of equal severity a specific cause found
+        # in the case comes before the general reminder to check adherence
         findings.extend(
             assess_adherence(
                 case,
@@ -303,33 +356,15 @@ def interpret(
     trough = None
     if estimate.trough_ng_per_ml is not None:
         trough = dict(estimate.trough_ng_per_ml) | {"method": "Bayesian individual estimate"}
-    chosen = rec.advice.recommended or rec.advice.best_available
-    recommendation = None
-    if chosen is not None:
-        recommendation = {
-            "status": rec.advice.status.value,
-            "dose_mg": chosen.regimen.dose_mg,
-            "interval_h": chosen.regimen.interval_h,
-            "predicted_trough_ng_per_ml": chosen.trough_median_ng_per_ml,
-            "probability_on_target": chosen.probability_target_attained,
-            "probability_above_alert": chosen.probability_above_alert,
-            "reason": rec.advice.reason,
-        }
-    current = fit_regimen_daily(case)
-    if chosen is not None and measured is not None and current is not None:
-        proposed = chosen.regimen.daily_dose_mg
-        if (
-            (status is TroughStatus.ON_TARGET and proposed != current)
-            or (status is TroughStatus.ABOVE_ALERT and proposed >= current)
-            or (status is TroughStatus.SUBTHERAPEUTIC and proposed <= current)
-        ):
-            warnings.append(
-                f"the measured trough ({measured:g} ng/mL, {status.value}) and the Bayesian "
-                f"estimate ({trough['value'] if trough else float('nan'):.0f} ng/mL) point in "
-                f"different directions; the dose advice ({proposed:g} mg/day vs {current:g} "
-                "mg/day now) rests on the estimate, which weighs the single level against the "
-                "population: review before changing the dose"
-            )
+    current = current_regimen(case)
+    recommendation = advice_for_status(
+        rec.advice,
+        status,
+        measured_trough_ng_per_ml=measured,
+        at_steady_state=latest.is_steady_state,
+        below_lloq_on_regular_dosing=latest.is_below_lloq and current is not None,
+        current=current,
+    )
     return result(
         status,
         status_reason,

@@ -131,6 +131,9 @@ class PatientFactor(_Entry):
     bands : tuple of FactorBand
         Only where the knowledge base gives thresholds; contiguous and ordered.
     supporting : tuple of SupportingEvidence
+    reference_models : tuple of str
+        Library models that carry the factor as a covariate; when the chosen model does not,
+        the factor's size is read from the first of these that can be evaluated for the case.
     """
 
     factor: FactorName
@@ -141,6 +144,7 @@ class PatientFactor(_Entry):
     effect: PublishedEffect | None = None
     bands: tuple[FactorBand, ...] = ()
     supporting: tuple[SupportingEvidence, ...] = ()
+    reference_models: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _check_bands(self) -> PatientFactor:

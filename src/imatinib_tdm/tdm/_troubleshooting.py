@@ -1,4 +1,5 @@
-"""Troubleshooting of an imatinib level: adherence and patient factors (issue #4).
+"""Troubleshooting of an imatinib level: adherence (issue #4); patient factors are in
+:mod:`imatinib_tdm.tdm._patient_factors`.
 
 * :func:`assess_adherence` places an observed trough in the model's population distribution for
   this patient's dose and covariates (full adherence assumed), gives the apparent relative
@@ -31,11 +32,11 @@ from imatinib_tdm.pk import (
 )
 from imatinib_tdm.pk.inputs import case_to_dose_history
 from imatinib_tdm.tdm._findings import Finding, FindingCategory, Severity
-from imatinib_tdm.tdm._knowledge import load_dosing_rules, load_trough_correction
-from imatinib_tdm.tdm._patient_factor_rules import PatientFactor, load_patient_factors
+from imatinib_tdm.tdm._knowledge import load_trough_correction
+from imatinib_tdm.tdm._patient_factor_rules import load_patient_factors
 from imatinib_tdm.tdm._regimens import current_regimen
 
-__all__ = ["assess_adherence", "assess_patient_factors"]
+__all__ = ["assess_adherence"]
 
 MG_PER_L_TO_NG_PER_ML = 1000.0  # 1 mg/L = 1000 ng/mL (definition of the units)
 HOURS_PER_DAY = 24.0  # definition of the units
@@ -48,8 +49,6 @@ CAUTION_PERCENTILE = 10.0
 CRITICAL_PROBABILITY_BELOW_LLOQ = 0.01
 """A level below the LLOQ that the model gives less than this probability under full adherence
 is critical (otherwise a warning)."""
-MODEL_RATIO_CAUTION = 1.25
-"""A model-predicted trough ratio beyond [1/1.25, 1.25] makes a patient-factor finding a caution."""
 
 
 # --- adherence --------------------------------------------------------------------------------
@@ -274,7 +273,7 @@ def assess_adherence(
                 category=FindingCategory.ADHERENCE,
                 severity=severity,
                 message=(
-                    f"Trough {observed:g} ng/mL is at the {percentile:.1f}th percentile of model "
+                    f"Trough {observed:g} ng/mL is at percentile {percentile:.1f} of model "
                     f"{model.id} for this patient ({basis}, full adherence; median {med:.0f} "
                     f"ng/mL); explaining it needs an apparent relative bioavailability of "
                     f"{f_text}. Published means: {figures.adherent_cmin:g} (adherent) versus "
@@ -288,288 +287,39 @@ def assess_adherence(
                 references=refs,
             )
         )
-    if missed is not None:
-        findings.append(missed)
-    return findings
-
-
-# --- patient factors --------------------------------------------------------------------------
-
-_LAB_FACTORS: tuple[tuple[str, str, str], ...] = (
-    ("agp", "agp_g_per_l", "g/L"),
-    ("albumin", "albumin_g_per_l", "g/L"),
-    ("wbc", "wbc_10e9_per_l", "10^9/L"),
-    ("haemoglobin", "hemoglobin_g_per_dl", "g/dL"),
-)
-
-_DIRECTION_TEXT = {
-    "higher_exposure": "raises exposure",
-    "lower_exposure": "lowers exposure",
-    "conflicting": "has a conflicting published effect on exposure",
-    "unknown": "has an effect on exposure of unreported direction",
-}
-
-
-def _model_ratio(
-    case: Case, model: PopPKModel, names: tuple[str, ...]
-) -> tuple[str, float, float] | None:
-    """(covariate, reference value, typical-trough ratio patient / reference) for the first of
-    ``names`` that the model carries and the case gives; None when it cannot be computed.
-
-    The ratio is of typical steady-state troughs of the current regimen, every other covariate
-    at the patient's value. None for a model with time-varying parameters, without a repeating
-    regimen, without a reference value, or when the case lacks a covariate the model needs.
-    """
-    regimen = current_regimen(case)
-    if regimen is None or model.time_varying_parameters:
-        return None
-    values = case.covariate_values()
-    for name in names:
-        if name not in model.covariate_names or name not in values:
-            continue
-        reference = model.covariate(name).reference
-        if reference is None:
-            return None
-        try:
-            at_patient = resolve_covariates(model, values)
-            at_reference = resolve_covariates(model, {**values, name: reference})
-        except (MissingCovariateError, ModelDomainError):
-            return None
-        troughs = [
-            predict_steady_state_trough(
-                model.structure,
-                typical_parameters(model, resolved),
-                dose_mg=regimen.dose_mg,
-                interval_h=regimen.interval_h,
-            )[0]
-            for resolved in (at_patient, at_reference)
-        ]
-        if troughs[1] <= 0:
-            return None
-        return name, float(reference), float(troughs[0] / troughs[1])
-    return None
-
-
-def _factor_finding(
-    case: Case,
-    model: PopPKModel,
-    entry: PatientFactor,
-    *,
-    label: str,
-    value: float | None,
-    value_key: str | None,
-    outside: bool,
-    detail: str,
-) -> Finding:
-    evidence: dict[str, float | int | bool | None] = {}
-    if value_key is not None:
-        evidence[value_key] = value
-    if entry.effect is not None:
-        evidence[entry.effect.evidence_key] = entry.effect.value
-    ratio = _model_ratio(case, model, entry.model_covariates)
-    severity = Severity.CAUTION if outside else Severity.INFO
-    parts = [f"{label}{detail}; published: {entry.condition} {_DIRECTION_TEXT[entry.direction]}."]
-    if entry.effect is not None:
-        parts.append(entry.effect.statement)
-    if ratio is not None:
-        name, reference, trough_ratio = ratio
-        evidence["model_reference_value"] = reference
-        evidence["model_trough_ratio"] = trough_ratio
-        parts.append(
-            f"Model {model.id} ({name}): typical trough x{trough_ratio:.2f} at the patient's "
-            f"value versus its reference {reference:g}."
-        )
-        if not 1.0 / MODEL_RATIO_CAUTION <= trough_ratio <= MODEL_RATIO_CAUTION:
-            severity = Severity.CAUTION
-    elif set(entry.model_covariates) & set(model.covariate_names):
-        parts.append(f"Model {model.id} carries it, but its effect could not be computed here.")
     else:
-        parts.append(f"Model {model.id} does not carry it: its predictions ignore this factor.")
-    return Finding(
-        code=f"patient_factor_{entry.factor}",
-        category=FindingCategory.PATIENT_FACTORS,
-        severity=severity,
-        message=" ".join(parts),
-        evidence=evidence,
-        recommendation=(
-            "Take this factor into account when explaining the level; prefer a model that "
-            "carries it."
-            if severity is not Severity.INFO
-            else ""
-        ),
-        references=(entry.id,),
-    )
-
-
-def assess_patient_factors(case: Case, model: PopPKModel) -> list[Finding]:
-    """Patient-factor findings: each factor the case gives, read against the knowledge base.
-
-    Parameters
-    ----------
-    case : Case
-    model : PopPKModel
-        The chosen model; where it carries a factor's covariate, the finding gives the
-        model-predicted typical-trough ratio at the patient's value versus the model's reference.
-
-    Returns
-    -------
-    list of Finding
-        Category ``patient_factors``, in the order BMI, AGP, albumin, WBC, haemoglobin,
-        gastrectomy, time on therapy, sex, age, then ``patient_factors_missing`` (info) listing
-        what the case does not give. Never raises for missing data.
-
-    Notes
-    -----
-    * BMI (weight / height^2) is compared with the bands of ``bmi_exposure_r9``; outside the
-      normal band it is a caution.
-    * The knowledge base gives no typical range for AGP, albumin, WBC or haemoglobin, so their
-      level alone is never judged abnormal: the finding is a caution only when the model-predicted
-      trough ratio lies outside [0.8, 1.25] (``MODEL_RATIO_CAUTION``, a software choice), else info.
-    * A prior gastrectomy is a caution (lower exposure, magnitude unpublished); no gastrectomy
-      gives no finding. Time on therapy, sex and age are info (conflicting, unquantified or of
-      unreported direction in the knowledge base).
-    """
-    rules = load_patient_factors()
-    values = case.covariate_values()
-    patient = case.patient
-    findings: list[Finding] = []
-    missing: list[str] = []
-
-    bmi_entry = rules.for_factor("bmi")
-    if bmi_entry is not None:
-        if patient.weight_kg is not None and patient.height_cm is not None:
-            bmi = float(patient.weight_kg) / (float(patient.height_cm) / 100.0) ** 2  # cm -> m
-            adult_age = load_dosing_rules().adult_min_age.value
-            is_child = patient.age_years is not None and float(patient.age_years) < adult_age
-            # the published BMI bands are adult categories: never applied to a child
-            band = None if is_child else bmi_entry.band_for(bmi)
-            outside = band is not None and band.exposure != "reference"
-            detail = f" {bmi:.1f} kg/m2" + (f" ({band.name})" if band is not None else "")
-            if is_child:
-                detail += f" (adult BMI categories not applied below {adult_age:g} years)"
-            findings.append(
-                _factor_finding(
-                    case,
-                    model,
-                    bmi_entry,
-                    label="BMI",
-                    value=bmi,
-                    value_key="bmi_kg_per_m2",
-                    outside=outside,
-                    detail=detail,
-                )
-            )
-        else:
-            missing.extend(n for n in ("weight_kg", "height_cm") if getattr(patient, n) is None)
-
-    for factor, field, unit in _LAB_FACTORS:
-        entry = rules.for_factor(factor)
-        if entry is None:
-            continue
-        if field not in values:
-            missing.append(field)
-            continue
-        findings.append(
-            _factor_finding(
-                case,
-                model,
-                entry,
-                label=factor.upper() if factor in ("agp", "wbc") else factor.capitalize(),
-                value=values[field],
-                value_key=field,
-                outside=False,
-                detail=f" {values[field]:g} {unit} (no typical range in the knowledge base)",
-            )
-        )
-
-    gastrectomy = rules.for_factor("gastrectomy")
-    if gastrectomy is not None:
-        if patient.gastrectomy is None:
-            missing.append("gastrectomy")
-        elif patient.gastrectomy:
-            findings.append(
-                _factor_finding(
-                    case,
-                    model,
-                    gastrectomy,
-                    label="Prior gastrectomy",
-                    value=None,
-                    value_key=None,
-                    outside=True,
-                    detail=" (magnitude not published)",
-                )
-            )
-
-    time_entry = rules.for_factor("time_on_therapy")
-    times = case.sample_times_h()
-    if time_entry is not None and times.size:
-        days = float(times.max()) / HOURS_PER_DAY
-        findings.append(
-            _factor_finding(
-                case,
-                model,
-                time_entry,
-                label="Time on therapy",
-                value=days,
-                value_key="days_on_therapy",
-                outside=False,
-                detail=f" {days:.0f} days at the latest sample",
-            )
-        )
-
-    sex_entry = rules.for_factor("sex")
-    if sex_entry is not None:
-        if "sex_male" in values:
-            female = values["sex_male"] == 0.0
-            findings.append(
-                _factor_finding(
-                    case,
-                    model,
-                    sex_entry,
-                    label="Sex",
-                    value=values["sex_male"],
-                    value_key="sex_male",
-                    outside=False,
-                    detail=" female" if female else " male",
-                )
-            )
-        else:
-            missing.append("sex")
-
-    age_entry = rules.for_factor("age")
-    if age_entry is not None:
-        if "age_years" in values:
-            findings.append(
-                _factor_finding(
-                    case,
-                    model,
-                    age_entry,
-                    label="Age",
-                    value=values["age_years"],
-                    value_key="age_years",
-                    outside=False,
-                    detail=f" {values['age_years']:g} years",
-                )
-            )
-        else:
-            missing.append("age_years")
-
-    if missing:
+        # a subtherapeutic level within the adherent distribution: adherence is still the
+        # first cause to check (the troubleshooting order), louder when the level lies below
+        # the published mean of non-adherent patients
+        in_non_adherent_range = observed < figures.non_adherent_cmin
         findings.append(
             Finding(
-                code="patient_factors_missing",
-                category=FindingCategory.PATIENT_FACTORS,
-                severity=Severity.INFO,
+                code="adherence_to_check",
+                category=FindingCategory.ADHERENCE,
+                severity=Severity.CAUTION if in_non_adherent_range else Severity.INFO,
                 message=(
-                    "Not given, so not assessed as patient factors: " + ", ".join(missing) + "."
+                    f"Trough {observed:g} ng/mL is at percentile {percentile:.1f} of model "
+                    f"{model.id} for this patient ({basis}, full adherence; median {med:.0f} "
+                    "ng/mL): possible with full adherence, "
+                    + (
+                        f"but below the published mean of non-adherent patients "
+                        f"({figures.non_adherent_cmin:g} ng/mL; adherent "
+                        f"{figures.adherent_cmin:g} ng/mL)."
+                        if in_non_adherent_range
+                        else f"yet adherence is the first cause to rule out (published means: "
+                        f"{figures.adherent_cmin:g} adherent versus "
+                        f"{figures.non_adherent_cmin:g} ng/mL non-adherent)."
+                    )
+                    + f" Apparent relative bioavailability {f_text}."
                 ),
-                evidence={"n_missing_factors": len(missing)},
-                recommendation="Add the missing values to the case when available.",
-                references=tuple(
-                    e.id
-                    for e in rules.factors
-                    if set(e.case_fields) & set(missing) or (e.factor == "sex" and "sex" in missing)
+                evidence=evidence,
+                recommendation=(
+                    "Ask about intake (missed doses, timing, with food), check interacting "
+                    "co-medications, then consider a dose change."
                 ),
+                references=refs,
             )
         )
+    if missed is not None:
+        findings.append(missed)
     return findings
