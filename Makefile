@@ -1,5 +1,6 @@
 # Two entry points (see README "Quick start"):
-#   make run   - create .venv, install, run the main job (the bundled demo case through the CLI)
+#   make run   - create .venv, install, run the main job: the clinical web service on
+#                http://127.0.0.1:8000 with an SQLite database (var/) seeded with the demo cases
 #   make test  - create .venv, install with test extras, run the whole suite
 PYTHON ?= python3
 VENV := .venv
@@ -23,7 +24,7 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)
-	$(BIN)/imatinib-tdm recommend --demo demo-001 --model widmer2006_covariate
+	$(BIN)/imatinib-tdm serve --demo --host 127.0.0.1 --port 8000
 
 test: $(STAMP_TEST)
 	$(BIN)/ruff check src tests bench

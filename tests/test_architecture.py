@@ -30,6 +30,9 @@ FORBIDDEN: dict[str, set[str]] = {
     "tdm": {"report", "store", "service", "cli"},
     "report": {"store", "service", "cli"},
     "io": {"tdm", "report", "store", "service", "cli", "ml", "evaluation"},
+    "ml": {"report", "store", "service", "cli"},
+    "store": {"pk", "tdm", "report", "service", "cli", "ml", "evaluation"},
+    "service": {"cli"},
 }
 # the one sanctioned crossing: pk/inputs.py converts a Case for the engine
 ALLOWED = {("pk/inputs.py", "case")}

@@ -18,10 +18,11 @@ import numpy as np
 import typer
 from pydantic import ValidationError
 
-from imatinib_tdm import __version__
+from imatinib_tdm import __version__, cli_service
 from imatinib_tdm.case import Dose, format_validation_error, load_case, load_demo_case
 from imatinib_tdm.errors import CaseError, TdmError
 from imatinib_tdm.io import load_nonmem_dataset
+from imatinib_tdm.ml._cli import ml_app
 from imatinib_tdm.pk import (
     DoseHistory,
     PopPKModel,
@@ -716,6 +717,10 @@ def validate(
 def version() -> None:
     """Print the package version."""
     typer.echo(__version__)
+
+
+cli_service.register(app)  # serve, create-admin
+app.add_typer(ml_app, name="ml")  # triage classifier: train, evaluate, predict, synthetic
 
 
 def main() -> None:

@@ -13,13 +13,19 @@ from typing import Any
 
 __all__ = [
     "CaseError",
+    "ConflictError",
     "EstimationError",
+    "ImmutableRecordError",
     "KnowledgeBaseError",
     "MissingCovariateError",
     "ModelDefinitionError",
     "ModelDomainError",
     "NoFeasibleDoseError",
+    "NotFoundError",
+    "PermissionDeniedError",
     "TdmError",
+    "TrainingDataError",
+    "TriageModelFileError",
     "UnitError",
     "UnknownModelError",
 ]
@@ -96,3 +102,79 @@ class NoFeasibleDoseError(TdmError, ValueError):
 
 class KnowledgeBaseError(TdmError, ValueError):
     """A knowledge-base file is invalid (e.g. an entry without a source)."""
+
+
+# --- Storage (imatinib_tdm.store) ---------------------------------------------------------------
+
+
+class NotFoundError(TdmError, LookupError):
+    """A stored record does not exist; ``entity`` (e.g. ``"patient"``) and ``entity_id`` name it."""
+
+    def __init__(
+        self, message: str, *, entity: str | None = None, entity_id: Any = None, **fields: Any
+    ) -> None:
+        super().__init__(message, entity=entity, entity_id=entity_id, **fields)
+        self.entity = entity
+        self.entity_id = entity_id
+
+
+class ConflictError(TdmError):
+    """A write conflicts with what is stored: a duplicate (username, MRN), a stale revision, or a
+    report that was already issued or corrected. ``field`` names the conflicting field when known.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, **fields: Any) -> None:
+        super().__init__(message, field=field, **fields)
+        self.field = field
+
+
+class ImmutableRecordError(TdmError):
+    """A change to a record that must never change (an issued report, the audit log, an
+    interpretation, or an episode with an issued report)."""
+
+    def __init__(
+        self, message: str, *, entity: str | None = None, entity_id: Any = None, **fields: Any
+    ) -> None:
+        super().__init__(message, entity=entity, entity_id=entity_id, **fields)
+        self.entity = entity
+        self.entity_id = entity_id
+
+
+class PermissionDeniedError(TdmError):
+    """The acting user's role does not allow the action (``action``, ``role``)."""
+
+    def __init__(
+        self, message: str, *, action: str | None = None, role: str | None = None, **fields: Any
+    ) -> None:
+        super().__init__(message, action=action, role=role, **fields)
+        self.action = action
+        self.role = role
+
+
+# --- Machine-learning triage (imatinib_tdm.ml) ---------------------------------------------------
+
+
+class TrainingDataError(TdmError, ValueError):
+    """A table of patients cannot be used for training or prediction; ``column`` names the column
+    and ``rows`` the 1-based data rows (header excluded) at fault, when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        column: str | None = None,
+        rows: Sequence[int] = (),
+        **fields: Any,
+    ) -> None:
+        super().__init__(message, column=column, rows=tuple(rows), **fields)
+        self.column = column
+        self.rows = tuple(rows)
+
+
+class TriageModelFileError(TdmError, ValueError):
+    """A saved triage model is refused: wrong format or version, or its content does not match the
+    recorded SHA-256 (a damaged or edited file). ``path`` names the file."""
+
+    def __init__(self, message: str, *, path: str | None = None, **fields: Any) -> None:
+        super().__init__(message, path=path, **fields)
+        self.path = path

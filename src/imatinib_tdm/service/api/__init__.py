@@ -1,0 +1,1 @@
+"""JSON API routers (``/api/...``); each module owns one resource."""

@@ -1,0 +1,140 @@
+"""The FastAPI application factory: middleware, routers, static files, error handlers.
+
+``create_app(settings)`` builds one independent app (its own database engine and secret), so
+tests can make as many as they like. The app is a thin shell: routes parse, call the library
+(``compute``, ``store``, ``report``) and render.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from imatinib_tdm import __version__
+from imatinib_tdm.service.api import (
+    auth,
+    comedications,
+    episodes,
+    health,
+    interpret,
+    models,
+    patients,
+    reports,
+    simulate,
+)
+from imatinib_tdm.service.errors import install_error_handlers
+from imatinib_tdm.service.pages import routes as pages
+from imatinib_tdm.service.pages.rendering import render_error_page
+from imatinib_tdm.service.security import install_auth_handlers
+from imatinib_tdm.service.settings import Settings
+from imatinib_tdm.store import Database
+
+__all__ = ["create_app", "plotly_bundle_path"]
+
+_PACKAGE = Path(str(resources.files("imatinib_tdm.service")))
+# Plotly's inline styles need 'unsafe-inline' for styles; scripts come only from this origin
+# (figure data travels in <script type="application/json">, which is not executed).
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+
+
+def plotly_bundle_path() -> Path:
+    """``plotly.min.js`` shipped inside the installed ``plotly`` package (served, not copied)."""
+    return Path(str(resources.files("plotly"))) / "package_data" / "plotly.min.js"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the web service.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Default :meth:`Settings.from_env` (``DATABASE_URL``, secret key from the environment
+        or the data directory).
+
+    Returns
+    -------
+    FastAPI
+        With the database migrated to the latest schema.
+    """
+    settings = settings or Settings.from_env()
+    app = FastAPI(
+        title="imatinib-tdm",
+        version=__version__,
+        description="Therapeutic drug monitoring of imatinib: JSON API. Decision support, not a "
+        "medical device. Log in with POST /api/auth/login; send the returned csrf_token as "
+        "X-CSRF-Token on every write.",
+    )
+    app.state.settings = settings
+    app.state.database = Database.connect(settings.database_url)
+    app.add_middleware(_SecurityHeaders)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie=settings.cookie_name,
+        max_age=settings.session_max_age_s,
+        same_site="lax",
+        https_only=settings.cookie_secure,
+    )
+    install_error_handlers(app, render_error_page)
+    install_auth_handlers(app)
+    for module in (
+        health,
+        auth,
+        interpret,
+        simulate,
+        models,
+        comedications,
+        patients,
+        episodes,
+        reports,
+    ):
+        app.include_router(module.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=_PACKAGE / "static"), name="static")
+    bundle = plotly_bundle_path()
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly_bundle() -> FileResponse:
+        return FileResponse(bundle, media_type="text/javascript")
+
+    return app
+
+
+class _SecurityHeaders:
+    """Adds CSP and related headers; forbids caching of anything but static assets."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        cacheable = path.startswith(("/static/", "/vendor/"))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"content-security-policy", _CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"same-origin"),
+                ]
+                if not cacheable:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,117 @@
+"""The library calls behind the API and the pages (parse, choose the model, interpret).
+
+No PK or clinical rule here: it calls :func:`imatinib_tdm.case.parse_case`,
+:func:`imatinib_tdm.pk.library.get_model`, :func:`imatinib_tdm.tdm.interpret` and
+:func:`imatinib_tdm.tdm.recommend_dose`, exactly as the CLI does, and shapes errors so that
+they name the request field they came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from imatinib_tdm.case import Case, parse_case
+from imatinib_tdm.errors import CaseError, UnknownModelError
+from imatinib_tdm.pk import PopPKModel
+from imatinib_tdm.pk.library import get_model
+from imatinib_tdm.tdm import DoseRecommendation, Interpretation, interpret, recommend_dose
+
+__all__ = ["interpret_case", "parse_request_case", "resolve_model", "what_if"]
+
+
+def parse_request_case(data: Mapping[str, Any], *, field: str = "case") -> Case:
+    """Validate a case from a request; errors name ``field`` first (``case.samples[0].time``)."""
+    try:
+        return parse_case(data)
+    except CaseError as error:
+        problems = error.fields.get("problems") or []
+        prefixed = [
+            {**p, "field": f"{field}.{p['field']}" if p.get("field") else field}
+            for p in problems
+            if isinstance(p, dict)
+        ]
+        inner = error.fields.get("field")
+        raise CaseError(
+            error.message,
+            field=f"{field}.{inner}" if inner else field,
+            problems=prefixed or None,
+        ) from error
+
+
+def resolve_model(model_id: str | None, default_model_id: str) -> PopPKModel:
+    """The library model ``model_id`` (or the default); unknown ids are a 422 on ``model``."""
+    try:
+        return get_model(model_id or default_model_id)
+    except UnknownModelError as error:
+        raise CaseError(error.message, field="model") from error
+
+
+def interpret_case(
+    case: Case,
+    model: PopPKModel,
+    *,
+    target: str | None = None,
+    alert: str | None = None,
+    probability: float = 0.8,
+    seed: int = 20261126,
+) -> Interpretation:
+    """:func:`imatinib_tdm.tdm.interpret` with the request's options."""
+    return interpret(
+        case, model, target_id=target, alert_id=alert, probability=probability, seed=seed
+    )
+
+
+def what_if(
+    case: Case,
+    model: PopPKModel,
+    regimens: Sequence[tuple[float, float]] = (),
+    *,
+    target: str | None = None,
+    alert: str | None = None,
+    probability: float = 0.8,
+    seed: int = 20261126,
+) -> tuple[DoseRecommendation, list[dict[str, Any]]]:
+    """Predicted steady-state troughs of the allowed regimens, optionally narrowed.
+
+    Parameters
+    ----------
+    regimens : sequence of (dose_mg, interval_h)
+        Regimens to keep; each must be one the dosing rules allow for this patient (whole
+        tablets), since advice is never given for a dose that cannot be taken. Empty: all.
+
+    Returns
+    -------
+    (DoseRecommendation, list of dict)
+        The full recommendation and the selected rows of its regimen table (``to_dict`` form).
+
+    Raises
+    ------
+    CaseError
+        A requested regimen is not allowed (field ``regimens[i]``), listing the allowed ones.
+    """
+    recommendation = recommend_dose(
+        case, model, target_id=target, alert_id=alert, probability=probability, seed=seed
+    )
+    rows = list(recommendation.advice.table.rows)
+    if not regimens:
+        return recommendation, [row.to_dict() for row in rows]
+    selected = []
+    allowed = ", ".join(row.regimen.label for row in rows)
+    for i, (dose_mg, interval_h) in enumerate(regimens):
+        match = next(
+            (
+                row
+                for row in rows
+                if row.regimen.dose_mg == dose_mg and row.regimen.interval_h == interval_h
+            ),
+            None,
+        )
+        if match is None:
+            raise CaseError(
+                f"{dose_mg:g} mg every {interval_h:g} h is not an allowed regimen for this "
+                f"patient (whole tablets, dosing rules); choose one of: {allowed}",
+                field=f"regimens[{i}]",
+            )
+        selected.append(match.to_dict())
+    return recommendation, selected

@@ -1,0 +1,143 @@
+"""One place that turns package errors into HTTP answers (the web edge of ``errors.py``).
+
+Every :class:`~imatinib_tdm.errors.TdmError` becomes a JSON answer with a 4xx status and the
+offending field, shaped like FastAPI's own validation errors
+(``{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}``), so a client handles both alike.
+Pages catch errors themselves and re-render their form; this handler is for the JSON API and for
+anything a page did not foresee.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from imatinib_tdm.errors import TdmError
+
+__all__ = ["PageRenderer", "error_detail", "install_error_handlers", "status_for"]
+
+PageRenderer = Callable[[Request, int, str, str], Response]
+
+# By class name, so the handler needs no import of the store's errors (the lowest matching class
+# of the error's MRO wins); anything else of the package is input that cannot be used: 422.
+_STATUS_BY_NAME = {
+    "NotFoundError": 404,
+    "ConflictError": 409,
+    "ImmutableRecordError": 409,
+    "PermissionDeniedError": 403,
+}
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def status_for(error: TdmError) -> int:
+    """HTTP status for a package error: 404, 409, 403 or 422."""
+    for cls in type(error).__mro__:
+        status = _STATUS_BY_NAME.get(cls.__name__)
+        if status is not None:
+            return status
+    return 422
+
+
+def _split_path(path: str) -> list[str | int]:
+    """``samples[0].time`` -> ``["samples", 0, "time"]``."""
+    parts: list[str | int] = []
+    for name, index in _PATH_PART.findall(path):
+        parts.append(int(index) if index else name)
+    return parts
+
+
+def error_detail(error: TdmError, *, loc_prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The error as FastAPI-style detail entries; one per problem when the error lists several.
+
+    Parameters
+    ----------
+    error : TdmError
+    loc_prefix : tuple of str
+        Put before each field path, e.g. ``("body", "case")`` for a case inside a request body.
+    """
+    kind = _snake(type(error).__name__)
+    problems = error.fields.get("problems")
+    if isinstance(problems, list) and problems:
+        entries = []
+        for problem in problems:
+            field = problem.get("field") if isinstance(problem, dict) else None
+            if field is None and isinstance(problem, dict) and "loc" in problem:
+                loc: list[str | int] = [p for p in problem["loc"] if isinstance(p, str | int)]
+            else:
+                loc = _split_path(str(field)) if field else []
+            message = problem.get("message", error.message) if isinstance(problem, dict) else ""
+            entries.append({"loc": [*loc_prefix, *loc], "msg": str(message), "type": kind})
+        return entries
+    field = error.fields.get("field")
+    loc = _split_path(str(field)) if field else []
+    return [{"loc": [*loc_prefix, *loc], "msg": error.message, "type": kind}]
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+_TITLES = {
+    400: "Bad request",
+    401: "Not logged in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    409: "Conflict",
+    422: "Invalid input",
+}
+
+
+def install_error_handlers(app: FastAPI, render_page: PageRenderer) -> None:
+    """Register the handlers: JSON under ``/api/``, an HTML page elsewhere.
+
+    Parameters
+    ----------
+    render_page : callable
+        ``render_page(request, status, title, detail) -> Response`` for page requests.
+    """
+
+    def answer(request: Request, status: int, detail: Any) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse(status_code=status, content={"detail": detail})
+        text = (
+            detail
+            if isinstance(detail, str)
+            else "; ".join(
+                f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg', '')}"
+                for d in detail
+                if isinstance(d, dict)
+            )
+        )
+        return render_page(request, status, _TITLES.get(status, "Error"), text)
+
+    async def handle_tdm_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, TdmError)
+        return answer(request, status_for(exc), error_detail(exc))
+
+    async def handle_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if request.url.path.startswith("/api/"):
+            return await http_exception_handler(request, exc)
+        return answer(request, exc.status_code, str(exc.detail))
+
+    async def handle_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        if request.url.path.startswith("/api/"):
+            return await request_validation_exception_handler(request, exc)
+        return answer(request, 422, jsonable_encoder(exc.errors()))
+
+    app.add_exception_handler(TdmError, handle_tdm_error)
+    app.add_exception_handler(StarletteHTTPException, handle_http_error)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)

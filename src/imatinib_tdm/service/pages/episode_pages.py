@@ -1,0 +1,343 @@
+"""Episode pages: the episode form (new, edit), the episode with its interpretation and plot,
+interpret, issue the report, preview it, and the dose what-if."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from imatinib_tdm.case import parse_case
+from imatinib_tdm.errors import CaseError, TdmError
+from imatinib_tdm.service.compute import resolve_model, what_if
+from imatinib_tdm.service.encoding import to_jsonable
+from imatinib_tdm.service.errors import status_for
+from imatinib_tdm.service.pages.episode_form import (
+    LAB_FIELDS,
+    N_COMEDICATION_ROWS,
+    N_DOSE_ROWS,
+    N_SAMPLE_ROWS,
+    UNIT_CHOICES,
+    case_to_values,
+    errors_by_field,
+    values_to_case,
+)
+from imatinib_tdm.service.pages.rendering import model_select, render
+from imatinib_tdm.service.plots import interpretation_figure
+from imatinib_tdm.service.reporting import render_report_html
+from imatinib_tdm.service.security import (
+    CurrentUser,
+    Editor,
+    Issuer,
+    RecordId,
+    acting_user,
+    get_database,
+    verify_csrf,
+)
+from imatinib_tdm.service.workflows import (
+    interpret_episode,
+    issue_episode_report,
+    load_episode_view,
+    report_facts,
+)
+from imatinib_tdm.store import (
+    create_episode,
+    episode_case,
+    get_episode,
+    get_patient,
+    record_event,
+    update_episode,
+)
+from imatinib_tdm.tdm import interaction_names
+
+router = APIRouter(include_in_schema=False)
+
+
+def _settings(request: Request) -> Any:
+    return request.app.state.settings
+
+
+def _form_page(
+    request: Request,
+    patient: Any,
+    *,
+    action: str,
+    values: dict[str, str],
+    errors: dict[str, str],
+    episode: Any = None,
+    status_code: int = 200,
+) -> Any:
+    return render(
+        request,
+        "episode_form.html.j2",
+        status_code=status_code,
+        patient=patient,
+        episode=episode,
+        action=action,
+        values=values,
+        errors=errors,
+        n_dose_rows=N_DOSE_ROWS,
+        n_sample_rows=N_SAMPLE_ROWS,
+        n_comed_rows=N_COMEDICATION_ROWS,
+        units=UNIT_CHOICES,
+        labs=LAB_FIELDS,
+        drug_names=interaction_names(),
+    )
+
+
+def _submitted_case(form: Any, patient: Any) -> tuple[Any, dict[str, str], dict[str, str]]:
+    """(case or None, the form values as typed, errors by field) of a submitted episode form."""
+    values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    data, rows_used = values_to_case(
+        values,
+        patient_ref=f"patient-{patient.id}",
+        sex=str(getattr(patient.sex, "value", patient.sex)),
+        indication=str(getattr(patient.indication, "value", patient.indication)),
+    )
+    try:
+        return parse_case(data), values, {}
+    except CaseError as error:
+        return None, values, errors_by_field(error, rows_used)
+
+
+@router.get("/patients/{patient_id}/episodes/new")
+def new_episode_page(request: Request, patient_id: RecordId, user: Editor) -> Any:
+    """The empty episode form."""
+    with get_database(request).transaction() as session:
+        patient = get_patient(session, patient_id)
+    values = {f"samples[{i}].unit": "ng/mL" for i in range(N_SAMPLE_ROWS)}
+    return _form_page(
+        request,
+        patient,
+        action=f"/patients/{patient_id}/episodes/new",
+        values=values,
+        errors={},
+    )
+
+
+@router.post("/patients/{patient_id}/episodes/new", dependencies=[Depends(verify_csrf)])
+async def new_episode_submit(request: Request, patient_id: RecordId, user: Editor) -> Any:
+    """Save the new episode, or show the form again with every value kept and errors marked."""
+    form = await request.form()
+    database = get_database(request)
+    with database.transaction() as session:
+        patient = get_patient(session, patient_id)
+    case, values, errors = _submitted_case(form, patient)
+    action = f"/patients/{patient_id}/episodes/new"
+    if case is None:
+        return _form_page(
+            request, patient, action=action, values=values, errors=errors, status_code=422
+        )
+    try:
+        with database.transaction() as session:
+            episode = create_episode(
+                session,
+                patient_id,
+                actor=acting_user(session, user),
+                case=case,
+                label=values.get("label", "").strip(),
+            )
+            episode_id = episode.id
+    except TdmError as error:
+        return _form_page(
+            request,
+            patient,
+            action=action,
+            values=values,
+            errors={str(error.fields.get("field") or ""): error.message},
+            status_code=status_for(error),
+        )
+    return RedirectResponse(f"/episodes/{episode_id}", status_code=303)
+
+
+@router.get("/episodes/{episode_id}/edit")
+def edit_episode_page(request: Request, episode_id: RecordId, user: Editor) -> Any:
+    """The episode form filled with the current case."""
+    with get_database(request).transaction() as session:
+        episode = get_episode(session, episode_id)
+        patient = get_patient(session, episode.patient_id)
+        record_event(
+            session,
+            actor=acting_user(session, user),
+            action="view",
+            entity_type="episode",
+            entity_id=episode.id,
+            patient_id=patient.id,
+        )
+    values = case_to_values(episode.case_json)
+    values["label"] = episode.label
+    return _form_page(
+        request,
+        patient,
+        action=f"/episodes/{episode_id}/edit",
+        values=values,
+        errors={},
+        episode=episode,
+    )
+
+
+@router.post("/episodes/{episode_id}/edit", dependencies=[Depends(verify_csrf)])
+async def edit_episode_submit(request: Request, episode_id: RecordId, user: Editor) -> Any:
+    """Save the changed case (refused with a message when someone saved in between)."""
+    form = await request.form()
+    database = get_database(request)
+    with database.transaction() as session:
+        episode = get_episode(session, episode_id)
+        patient = get_patient(session, episode.patient_id)
+    case, values, errors = _submitted_case(form, patient)
+    action = f"/episodes/{episode_id}/edit"
+    if case is None:
+        return _form_page(
+            request,
+            patient,
+            action=action,
+            values=values,
+            errors=errors,
+            episode=episode,
+            status_code=422,
+        )
+    revision_text = values.get("expected_revision", "")
+    expected = int(revision_text) if revision_text.isdigit() else None
+    try:
+        with database.transaction() as session:
+            update_episode(
+                session,
+                episode_id,
+                actor=acting_user(session, user),
+                case=case,
+                expected_revision=expected,
+                label=values.get("label", "").strip(),
+            )
+    except TdmError as error:
+        return _form_page(
+            request,
+            patient,
+            action=action,
+            values=values,
+            errors={"": error.message},
+            episode=episode,
+            status_code=status_for(error),
+        )
+    return RedirectResponse(f"/episodes/{episode_id}", status_code=303)
+
+
+@router.get("/episodes/{episode_id}")
+def episode_page(request: Request, episode_id: RecordId, user: CurrentUser) -> Any:
+    """The episode: case, latest interpretation with its plot, reports. The view is audited."""
+    settings = _settings(request)
+    view = load_episode_view(
+        get_database(request), user, episode_id, default_model_id=settings.default_model_id
+    )
+    figure = None
+    if view.interpretation is not None and view.model is not None:
+        assert view.interpretation_case is not None
+        figure = interpretation_figure(view.interpretation_case, view.model, view.interpretation)
+    selected = view.model.id if view.model is not None else settings.default_model_id
+    return render(
+        request,
+        "episode.html.j2",
+        patient=view.patient,
+        episode=view.episode,
+        case=view.case,
+        interpretation=(
+            to_jsonable(view.interpretation.to_dict()) if view.interpretation else None
+        ),
+        interpretation_id=(
+            view.stored_interpretation.id if view.stored_interpretation is not None else None
+        ),
+        figure=figure,
+        reports=view.reports,
+        model_select=model_select(selected),
+    )
+
+
+@router.post("/episodes/{episode_id}/interpret", dependencies=[Depends(verify_csrf)])
+async def interpret_submit(request: Request, episode_id: RecordId, user: Editor) -> Any:
+    """Interpret the current case with the chosen model and store it."""
+    form = await request.form()
+    model_id = form.get("model")
+    interpret_episode(
+        get_database(request),
+        user,
+        episode_id,
+        model_id=model_id if isinstance(model_id, str) and model_id else None,
+        default_model_id=_settings(request).default_model_id,
+    )
+    return RedirectResponse(f"/episodes/{episode_id}#interpretation", status_code=303)
+
+
+@router.post("/episodes/{episode_id}/reports", dependencies=[Depends(verify_csrf)])
+async def issue_report_submit(
+    request: Request,
+    episode_id: RecordId,
+    user: Issuer,
+) -> Any:
+    """Validate and issue (or correct) the report, then show the episode."""
+    form = await request.form()
+    reason = form.get("reason")
+    issue_episode_report(
+        get_database(request),
+        user,
+        episode_id,
+        reason=reason.strip() if isinstance(reason, str) and reason.strip() else None,
+        default_model_id=_settings(request).default_model_id,
+    )
+    return RedirectResponse(f"/episodes/{episode_id}", status_code=303)
+
+
+@router.get("/episodes/{episode_id}/report/preview")
+def report_preview(request: Request, episode_id: RecordId, user: CurrentUser) -> HTMLResponse:
+    """The report of the latest interpretation as a DRAFT (not stored, not valid for care)."""
+    settings = _settings(request)
+    view = load_episode_view(
+        get_database(request), user, episode_id, default_model_id=settings.default_model_id
+    )
+    if view.interpretation is None or view.model is None or view.interpretation_case is None:
+        raise CaseError("interpret the episode before previewing its report", field="episode")
+    html = render_report_html(
+        view.interpretation_case, view.interpretation, view.model, report_facts(view.patient)
+    )
+    return HTMLResponse(html)
+
+
+@router.get("/episodes/{episode_id}/whatif")
+def what_if_page(
+    request: Request,
+    episode_id: RecordId,
+    user: CurrentUser,
+    model: Annotated[str, Query(max_length=64)] = "",
+) -> Any:
+    """Predicted steady-state trough of each allowed regimen for this patient."""
+    settings = _settings(request)
+    with get_database(request).transaction() as session:
+        episode = get_episode(session, episode_id)
+        record_event(
+            session,
+            actor=acting_user(session, user),
+            action="view",
+            entity_type="episode",
+            entity_id=episode.id,
+            patient_id=episode.patient_id,
+            detail={"page": "whatif"},
+        )
+        case = episode_case(episode)
+    chosen = model or settings.default_model_id
+    table = advice = notice = error = None
+    try:
+        recommendation, _ = what_if(case, resolve_model(chosen, settings.default_model_id))
+        table = to_jsonable(recommendation.advice.table.to_dict())
+        advice = to_jsonable(recommendation.advice.to_dict())
+        notice = recommendation.estimate.notice
+    except TdmError as failure:
+        error = failure.message
+    return render(
+        request,
+        "whatif.html.j2",
+        episode=episode,
+        table=table,
+        advice=advice,
+        notice=notice,
+        error=error,
+        model_select=model_select(chosen),
+    )

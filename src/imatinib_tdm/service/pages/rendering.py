@@ -1,0 +1,50 @@
+"""Template rendering for the pages (Jinja2, autoescaped) and the model select box."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+
+from imatinib_tdm.pk.library import list_models
+from imatinib_tdm.service.security import user_context
+
+__all__ = ["model_select", "render", "render_error_page"]
+
+_TEMPLATES = Jinja2Templates(
+    directory=Path(str(resources.files("imatinib_tdm.service"))) / "templates"
+)
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Any:
+    """Render template ``name`` with the user, the CSRF token and ``context``."""
+    context.setdefault("message", None)
+    return _TEMPLATES.TemplateResponse(
+        request, name, {**user_context(request), **context}, status_code=status_code
+    )
+
+
+def model_select(selected: str, *, name: str = "model") -> Markup:
+    """A labelled ``<select>`` of the library models (ids with their citation's first author)."""
+    options = []
+    for model in list_models():
+        chosen = " selected" if model.id == selected else ""
+        options.append(
+            f'<option value="{escape(model.id)}"{chosen}>{escape(model.id)} — '
+            f"{escape(model.name)}</option>"
+        )
+    return Markup(
+        f'<label for="{name}-select">Model</label>'
+        f'<select id="{name}-select" name="{name}">{"".join(options)}</select>'
+    )
+
+
+def render_error_page(request: Request, status: int, title: str, detail: str) -> Any:
+    """The error page (no stack trace, no internals)."""
+    return render(
+        request, "error.html.j2", status_code=status, status=status, title=title, detail=detail
+    )

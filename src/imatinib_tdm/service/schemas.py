@@ -1,0 +1,235 @@
+"""Request and response models of the JSON API (strict pydantic, one class per role).
+
+Requests are strict (no string-to-number coercion, unknown fields refused) so that what the
+OpenAPI schema documents is exactly what is accepted. A case travels as the case-file JSON
+format (``docs/case-file.md``); it is validated by :func:`imatinib_tdm.case.parse_case`, whose
+tolerant reading of case files (case-insensitive choices, units spelled several ways) is the
+product's documented format, so its schema here is a plain JSON object.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from imatinib_tdm.case import MAX_INTERVAL_H, MAX_SINGLE_ADMINISTRATION_MG, MIN_INTERVAL_H
+
+__all__ = [
+    "AuditEventOut",
+    "CaseBody",
+    "EpisodeIn",
+    "EpisodeInterpretRequest",
+    "EpisodeOut",
+    "EpisodeUpdate",
+    "InterpretRequest",
+    "LoginRequest",
+    "LoginResponse",
+    "PatientIn",
+    "PatientOut",
+    "PatientUpdate",
+    "RegimenChoice",
+    "ReportIssueRequest",
+    "ReportOut",
+    "SimulateRequest",
+    "WhatIfRequest",
+]
+
+_ID_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
+_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_CASE_DESCRIPTION = (
+    "a TDM case in the case-file JSON format (patient, covariates, doses, samples, "
+    "comedications; see docs/case-file.md and schemas/case.schema.json)"
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class LoginRequest(_Strict):
+    """Credentials for ``POST /api/auth/login``."""
+
+    username: str = Field(min_length=1, max_length=128)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class LoginResponse(_Out):
+    """The logged-in user and the CSRF token to send as ``X-CSRF-Token`` on API writes."""
+
+    username: str
+    role: str
+    csrf_token: str
+
+
+class CaseBody(_Strict):
+    """Fields shared by the requests that take a case."""
+
+    case: dict[str, Any] = Field(description=_CASE_DESCRIPTION)
+    model: str | None = Field(
+        default=None,
+        pattern=_ID_PATTERN,
+        description="model id from GET /api/models; default: the service's default model",
+    )
+    target: str | None = Field(
+        default=None, pattern=_ID_PATTERN, description="target id (data/targets.yaml)"
+    )
+    alert: str | None = Field(
+        default=None, pattern=_ID_PATTERN, description="high-level alert id (data/targets.yaml)"
+    )
+    probability: float = Field(
+        default=0.8, gt=0.0, lt=1.0, description="required probability of reaching the target"
+    )
+    seed: int = Field(default=20261126, ge=0, le=2**32 - 1, description="random seed")
+
+
+class InterpretRequest(CaseBody):
+    """``POST /api/interpret``: a case in, the interpretation out."""
+
+
+class RegimenChoice(_Strict):
+    """A regimen to look at: ``dose_mg`` every ``interval_h`` hours."""
+
+    dose_mg: float = Field(gt=0, le=MAX_SINGLE_ADMINISTRATION_MG, description="mg per dose")
+    interval_h: float = Field(ge=MIN_INTERVAL_H, le=MAX_INTERVAL_H, description="hours")
+
+
+class WhatIfRequest(CaseBody):
+    """``POST /api/whatif``: predicted steady-state troughs of the allowed regimens for a case.
+
+    ``regimens`` narrows the table to these (each must be one of the allowed regimens, made of
+    whole tablets per the dosing rules); empty means all of them.
+    """
+
+    regimens: list[RegimenChoice] = Field(default_factory=list, max_length=20)
+
+
+class SimulateRequest(_Strict):
+    """``POST /api/simulate``: typical-individual profile of a regular regimen (as the CLI)."""
+
+    model: str | None = Field(default=None, pattern=_ID_PATTERN)
+    dose_mg: float = Field(default=400.0, gt=0, le=MAX_SINGLE_ADMINISTRATION_MG)
+    interval_h: float = Field(default=24.0, ge=MIN_INTERVAL_H, le=MAX_INTERVAL_H)
+    n_doses: int = Field(default=15, ge=1, le=1000)
+    times_h: list[float] = Field(
+        default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0],
+        min_length=1,
+        max_length=2000,
+        description="times, h since the first dose (>= 0)",
+    )
+    covariates: dict[str, float] = Field(
+        default_factory=dict, description="covariate name -> value in the model's units"
+    )
+
+
+class PatientIn(_Strict):
+    """A new patient."""
+
+    mrn: str = Field(min_length=1, max_length=64, description="medical record number")
+    family_name: str = Field(min_length=1, max_length=128)
+    given_name: str = Field(min_length=1, max_length=128)
+    birth_date: str | None = Field(default=None, pattern=_DATE_PATTERN, description="YYYY-MM-DD")
+    sex: str = Field(default="unknown", pattern=r"^(female|male|unknown)$")
+    indication: str = Field(default="GIST", pattern=r"^(GIST|CML|other)$")
+
+
+class PatientUpdate(_Strict):
+    """Changes to a patient; fields left out are kept."""
+
+    mrn: str | None = Field(default=None, min_length=1, max_length=64)
+    family_name: str | None = Field(default=None, min_length=1, max_length=128)
+    given_name: str | None = Field(default=None, min_length=1, max_length=128)
+    birth_date: str | None = Field(default=None, pattern=_DATE_PATTERN, description="YYYY-MM-DD")
+    sex: str | None = Field(default=None, pattern=r"^(female|male|unknown)$")
+    indication: str | None = Field(default=None, pattern=r"^(GIST|CML|other)$")
+
+
+class PatientOut(_Out):
+    """A patient as the API returns it."""
+
+    id: int
+    mrn: str
+    family_name: str
+    given_name: str
+    birth_date: date | None
+    sex: str
+    indication: str
+    archived: bool
+
+
+class EpisodeIn(_Strict):
+    """A new TDM episode of a patient: its case and a label."""
+
+    label: str = Field(default="", max_length=200)
+    case: dict[str, Any] = Field(description=_CASE_DESCRIPTION)
+
+
+class EpisodeUpdate(_Strict):
+    """A changed case; ``expected_revision`` guards against overwriting someone's change.
+
+    After a report was issued the data can only be amended with a ``reason`` (a correction).
+    """
+
+    case: dict[str, Any] = Field(description=_CASE_DESCRIPTION)
+    label: str | None = Field(default=None, max_length=200)
+    expected_revision: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    reason: str | None = Field(
+        default=None, min_length=1, max_length=2000, description="required to amend"
+    )
+
+
+class EpisodeInterpretRequest(_Strict):
+    """Interpret an episode's current case and store the result."""
+
+    model: str | None = Field(default=None, pattern=_ID_PATTERN)
+    target: str | None = Field(default=None, pattern=_ID_PATTERN)
+    alert: str | None = Field(default=None, pattern=_ID_PATTERN)
+
+
+class EpisodeOut(_Out):
+    """An episode as the API returns it."""
+
+    id: int
+    patient_id: int
+    label: str
+    status: str
+    revision: int
+    case: dict[str, Any]
+
+
+class ReportIssueRequest(_Strict):
+    """Issue (or correct) the report of an episode from its latest interpretation."""
+
+    reason: str | None = Field(
+        default=None, max_length=2000, description="required for a correction"
+    )
+
+
+class ReportOut(_Out):
+    """A stored report (metadata; the HTML and PDF have their own URLs)."""
+
+    id: int
+    episode_id: int
+    version: int
+    supersedes_id: int | None
+    validator_name: str
+    issued_at: datetime | None
+    html_url: str
+    pdf_url: str
+
+
+class AuditEventOut(_Out):
+    """One audit event (who, what, when)."""
+
+    id: int
+    at: datetime | None
+    actor: str | None
+    action: str
+    entity_type: str
+    entity_id: str | None
+    patient_id: int | None

@@ -1,0 +1,190 @@
+"""Storage of the clinical TDM service: patients, episodes, interpretations, reports, users, audit.
+
+SQLAlchemy 2 with Alembic migrations; SQLite by default (a file under the data directory),
+PostgreSQL with ``DATABASE_URL``. See ``docs/storage.md``.
+
+Usage::
+
+    db = Database.connect()            # DATABASE_URL or var/imatinib-tdm.sqlite3, migrated
+    with db.transaction() as session:  # one transaction: all of it is saved, or nothing
+        patient = create_patient(session, actor=user, mrn="123456", ...)
+
+Rules kept by this package:
+
+* every write is one transaction, and every write function records its audit event in it
+  (views are recorded by the caller with :func:`record_event`);
+* issued reports, interpretations, case revisions and audit events are append-only (ORM guard
+  and database triggers); a report correction is a new version pointing to the old one;
+* nothing is deleted: patients are archived, users deactivated;
+* roles are checked here too (defence in depth), see :mod:`imatinib_tdm.store._roles`;
+* audit details hold no patient identifiers or values; ``repr`` of a patient shows only its id.
+
+Modules: ``_engine`` (URL, engine), ``_migrations`` (Alembic), ``_database`` (sessions),
+``_models`` and ``_types`` (tables), ``_guards`` (append-only, read-only), ``_roles``,
+``_passwords``, ``_users``, ``_patients``, ``_episodes``, ``_interpretations``, ``_reports``,
+``_audit``, ``_exchange`` and ``_record_format`` (JSON export/import), ``_demo``. Import from
+this package. It imports ``case`` (and nothing from ``pk``, ``tdm``, ``report``, ``service``).
+"""
+
+from imatinib_tdm.store import _guards as _guards  # registers the append-only/read-only hooks
+from imatinib_tdm.store._audit import (
+    FORBIDDEN_DETAIL_KEYS,
+    AuditAction,
+    list_events,
+    record_event,
+)
+from imatinib_tdm.store._database import Database
+from imatinib_tdm.store._demo import DEMO_MRN_PREFIX, demo_mrn, seed_demo
+from imatinib_tdm.store._engine import data_dir, default_database_url, make_engine
+from imatinib_tdm.store._episodes import (
+    amend_episode,
+    create_episode,
+    episode_case,
+    get_episode,
+    list_episode_revisions,
+    list_episodes,
+    update_episode,
+)
+from imatinib_tdm.store._exchange import export_patient, import_patient
+from imatinib_tdm.store._interpretations import (
+    get_interpretation,
+    latest_interpretation,
+    list_interpretations,
+    save_interpretation,
+)
+from imatinib_tdm.store._migrations import (
+    alembic_config,
+    current_revision,
+    downgrade,
+    head_revision,
+    migrate,
+)
+from imatinib_tdm.store._models import (
+    AuditEvent,
+    Base,
+    Episode,
+    EpisodeRevision,
+    EpisodeStatus,
+    Patient,
+    Report,
+    StoredInterpretation,
+    User,
+)
+from imatinib_tdm.store._passwords import (
+    MIN_PASSWORD_LENGTH,
+    check_password_policy,
+    hash_password,
+    verify_password,
+)
+from imatinib_tdm.store._patients import (
+    PATIENT_FIELDS,
+    archive_patient,
+    count_patients,
+    create_patient,
+    get_patient,
+    list_patients,
+    restore_patient,
+    update_patient,
+)
+from imatinib_tdm.store._record_format import RECORD_FORMAT, RECORD_VERSION
+from imatinib_tdm.store._reports import (
+    correct_report,
+    get_report,
+    issue_report,
+    latest_report,
+    list_reports,
+)
+from imatinib_tdm.store._roles import (
+    Role,
+    can_administer,
+    can_edit,
+    can_issue_reports,
+    parse_role,
+)
+from imatinib_tdm.store._users import (
+    authenticate,
+    create_first_admin,
+    create_user,
+    deactivate_user,
+    get_user,
+    get_user_by_username,
+    list_users,
+    reactivate_user,
+    set_password,
+    set_role,
+)
+
+__all__ = [
+    "DEMO_MRN_PREFIX",
+    "FORBIDDEN_DETAIL_KEYS",
+    "MIN_PASSWORD_LENGTH",
+    "PATIENT_FIELDS",
+    "RECORD_FORMAT",
+    "RECORD_VERSION",
+    "AuditAction",
+    "AuditEvent",
+    "Base",
+    "Database",
+    "Episode",
+    "EpisodeRevision",
+    "EpisodeStatus",
+    "Patient",
+    "Report",
+    "Role",
+    "StoredInterpretation",
+    "User",
+    "alembic_config",
+    "amend_episode",
+    "archive_patient",
+    "authenticate",
+    "can_administer",
+    "can_edit",
+    "can_issue_reports",
+    "check_password_policy",
+    "correct_report",
+    "count_patients",
+    "create_episode",
+    "create_first_admin",
+    "create_patient",
+    "create_user",
+    "current_revision",
+    "data_dir",
+    "deactivate_user",
+    "default_database_url",
+    "demo_mrn",
+    "downgrade",
+    "episode_case",
+    "export_patient",
+    "get_episode",
+    "get_interpretation",
+    "get_patient",
+    "get_report",
+    "get_user",
+    "get_user_by_username",
+    "hash_password",
+    "head_revision",
+    "import_patient",
+    "issue_report",
+    "latest_interpretation",
+    "latest_report",
+    "list_episode_revisions",
+    "list_episodes",
+    "list_events",
+    "list_interpretations",
+    "list_patients",
+    "list_reports",
+    "list_users",
+    "make_engine",
+    "migrate",
+    "parse_role",
+    "reactivate_user",
+    "record_event",
+    "restore_patient",
+    "save_interpretation",
+    "seed_demo",
+    "set_password",
+    "set_role",
+    "update_episode",
+    "update_patient",
+    "verify_password",
+]

@@ -1,0 +1,1 @@
+"""Alembic migration environment of the store (``env.py``) and its revisions (``versions/``)."""
