@@ -25,6 +25,7 @@ from imatinib_tdm.service.api import (
     interpret,
     models,
     patients,
+    records,
     reports,
     simulate,
 )
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         simulate,
         models,
         comedications,
+        records,  # before patients: /api/patients/import is not a patient id
         patients,
         episodes,
         reports,
