@@ -655,6 +655,14 @@ def interpret_command(
         typer.Option("--html", help="Also write the HTML report (plot, findings, advice) here."),
     ] = None,
     pdf: Annotated[Path | None, typer.Option("--pdf", help="Also write a PDF report here.")] = None,
+    triage_model: Annotated[
+        Path | None,
+        typer.Option(
+            "--triage-model",
+            help="A triage classifier (imatinib-tdm ml train): its TDM priority is reported "
+            "when the case has no level yet.",
+        ),
+    ] = None,
 ) -> None:
     """TDM interpretation: trough status, ranked findings, individual trough and advice."""
     if pdf is not None and pdf.suffix.lower() != ".pdf":
@@ -663,7 +671,12 @@ def interpret_command(
         raise CaseError("--html got a .pdf file name: use --pdf for a PDF", field="--html")
     case = _load_case_arg(case_file, demo)
     model = None if model_id is None and model_file is None else _load_model(model_id, model_file)
-    result = interpret(case, model, target_id=target, alert_id=alert, seed=seed)
+    triage = None
+    if triage_model is not None and not case.samples:
+        from imatinib_tdm.ml import load_triage_model, triage_case
+
+        triage = triage_case(load_triage_model(triage_model), case)
+    result = interpret(case, model, target_id=target, alert_id=alert, seed=seed, triage=triage)
     used = model if model is not None else get_model(result.model["id"])
     for path in (html, pdf):
         if path is not None:

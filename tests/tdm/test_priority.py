@@ -68,3 +68,28 @@ def test_unknown_without_a_prediction() -> None:
     )
     assert finding.evidence["priority_rank"] is None
     assert "could not be predicted" in finding.message
+
+
+def test_triage_finding_from_a_clinical_classifier() -> None:
+    from imatinib_tdm.tdm._priority import TriageResult, triage_finding
+
+    result = TriageResult(
+        probability_below_threshold=0.72,
+        threshold_ng_per_ml=1100.0,
+        priority="high",
+        model_label="logistic trained on 180 patients",
+        top_contributions=(("daily_dose_mg", -0.8), ("sex_male", 0.4)),
+    )
+    finding = triage_finding(result)
+    assert finding.code == "ml_triage"
+    assert finding.severity is Severity.CAUTION
+    assert "72%" in finding.message and "daily_dose_mg -0.80" in finding.message
+    assert "TDM is urgent" in finding.recommendation
+
+
+@pytest.mark.parametrize(("p", "priority"), [(1.5, "high"), (0.5, "urgent")])
+def test_triage_result_is_validated(p: float, priority: str) -> None:
+    from imatinib_tdm.tdm._priority import TriageResult
+
+    with pytest.raises(ValueError):
+        TriageResult(p, 1100.0, priority, "m")

@@ -84,6 +84,22 @@ class Indication(enum.StrEnum):
     """Any other indication (e.g. Ph+ ALL, DFSP); write it in ``patient.diagnosis``."""
 
 
+class MetastaticSite(enum.StrEnum):
+    """Site of metastases (advanced GIST), a feature of the ML triage (Ran 2024 selected
+    "metastatic site"; its category coding is not public, these categories are this package's)."""
+
+    NONE = "none"
+    LIVER = "liver"
+    PERITONEUM = "peritoneum"
+    LIVER_AND_PERITONEUM = "liver_and_peritoneum"
+    OTHER = "other"
+
+
+def _optional_choice(enum_type: type[enum.StrEnum], what: str) -> Any:
+    parse = _choice(enum_type, what)
+    return lambda value: None if value is None else parse(value)
+
+
 class SampleMatrix(enum.StrEnum):
     """Biological matrix in which the concentration was measured."""
 
@@ -184,6 +200,14 @@ class Patient(_Frozen):
     )
     gastrectomy: bool | None = Field(
         default=None, description="prior (partial) gastrectomy; null when not known"
+    )
+    metastatic_site: Annotated[
+        MetastaticSite | None,
+        BeforeValidator(_optional_choice(MetastaticSite, "metastatic_site")),
+    ] = Field(
+        default=None,
+        description="metastases (advanced GIST): none, liver, peritoneum, liver_and_peritoneum, "
+        "other; null when not known (used by the ML triage)",
     )
     genotypes: dict[str, str] = Field(
         default_factory=dict,

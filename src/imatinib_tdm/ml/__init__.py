@@ -44,6 +44,7 @@ from imatinib_tdm.ml._predict import (
     features_from_case,
     predict_triage,
     priority_for,
+    triage_case,
 )
 from imatinib_tdm.ml._report import render_evaluation_html, write_evaluation_report
 from imatinib_tdm.ml._synthetic import (
@@ -93,6 +94,7 @@ __all__ = [
     "save_triage_model",
     "sensitivity_specificity",
     "train_triage_model",
+    "triage_case",
     "write_evaluation_report",
     "write_synthetic_csv",
 ]

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from imatinib_tdm.case import MetastaticSite as CaseMetastaticSite
+
 __all__ = [
     "FEATURES",
     "FeatureKind",
@@ -35,14 +37,8 @@ class FeatureKind(enum.StrEnum):
     CATEGORICAL = "categorical"
 
 
-class MetastaticSite(enum.StrEnum):
-    """Metastatic-site categories (package choice; Ran 2024's own coding is not public)."""
-
-    NONE = "none"
-    LIVER = "liver"
-    PERITONEUM = "peritoneum"
-    LIVER_AND_PERITONEUM = "liver_and_peritoneum"
-    OTHER = "other"
+# one definition of the categories, shared with the case file (patient.metastatic_site)
+MetastaticSite = CaseMetastaticSite
 
 
 @dataclass(frozen=True)

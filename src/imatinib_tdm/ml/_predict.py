@@ -17,6 +17,7 @@ from imatinib_tdm.case import Case
 from imatinib_tdm.errors import CaseError
 from imatinib_tdm.ml._card import TriageModel
 from imatinib_tdm.ml._features import MetastaticSite, encode_rows
+from imatinib_tdm.tdm import TriageResult
 
 __all__ = [
     "PRIORITY_CUTOFFS",
@@ -24,6 +25,7 @@ __all__ = [
     "features_from_case",
     "predict_triage",
     "priority_for",
+    "triage_case",
 ]
 
 PRIORITY_CUTOFFS: Mapping[str, float] = {"high": 0.6, "medium": 0.3}
@@ -105,12 +107,12 @@ def predict_triage(model: TriageModel, x: NDArray[np.float64]) -> list[TriagePre
     return predictions
 
 
-def features_from_case(case: Case, *, metastatic_site: str | None) -> NDArray[np.float64]:
+def features_from_case(case: Case, *, metastatic_site: str | None = None) -> NDArray[np.float64]:
     """Design matrix of shape (1, n_features) from a case file plus the metastatic site.
 
     The case gives sex, the current daily dose (last dose entry: amount x 24 / interval; a single
-    dose entry counts as once daily), RBC, PLT and NEU%. The case format has no metastatic-site
-    field, so it is passed separately.
+    dose entry counts as once daily), RBC, PLT, NEU% and ``patient.metastatic_site``;
+    ``metastatic_site`` overrides the latter.
 
     Raises
     ------
@@ -131,6 +133,8 @@ def features_from_case(case: Case, *, metastatic_site: str | None) -> NDArray[np
     for name, value in needed.items():
         if value is None:
             raise CaseError(f"the triage model needs {name}", field=name)
+    if metastatic_site is None and case.patient.metastatic_site is not None:
+        metastatic_site = case.patient.metastatic_site.value
     if metastatic_site is None:
         raise CaseError(
             "the triage model needs the metastatic site "
@@ -155,3 +159,32 @@ def features_from_case(case: Case, *, metastatic_site: str | None) -> NDArray[np
         "neu_pct": (float(needed["covariates.neutrophils_pct"] or 0.0),),
     }
     return encode_rows(values)
+
+
+def triage_case(
+    model: TriageModel, case: Case, *, metastatic_site: str | None = None
+) -> TriageResult:
+    """The classifier's prediction for one case, in the form :func:`imatinib_tdm.tdm.interpret`
+    takes (``triage=``) to report it at a first visit.
+
+    Raises
+    ------
+    CaseError
+        The case lacks a value the classifier needs (``field`` names it).
+    """
+    prediction = predict_triage(model, features_from_case(case, metastatic_site=metastatic_site))[0]
+    card = model.card
+    training = card.get("training_data", {})
+    label = (
+        f"{card.get('model_kind', 'classifier')} trained on {training.get('n_patients', '?')} "
+        f"patients ({training.get('file', 'unknown file')}), imatinib-tdm "
+        f"{card.get('package_version', '?')}"
+    )
+    return TriageResult(
+        probability_below_threshold=prediction.probability_below_threshold,
+        threshold_ng_per_ml=prediction.threshold_ng_per_ml,
+        priority=prediction.priority,
+        model_label=label,
+        synthetic_model=prediction.synthetic_model,
+        top_contributions=prediction.contributions[:3],
+    )

@@ -29,6 +29,7 @@ from imatinib_tdm.service.api import (
     reports,
     simulate,
 )
+from imatinib_tdm.service.compute import configure_triage
 from imatinib_tdm.service.errors import install_error_handlers
 from imatinib_tdm.service.pages import routes as pages
 from imatinib_tdm.service.pages.rendering import render_error_page
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "X-CSRF-Token on every write.",
     )
     app.state.settings = settings
+    configure_triage(settings.triage_model_path)
     app.state.database = Database.connect(settings.database_url)
     app.add_middleware(_SecurityHeaders)
     app.add_middleware(

@@ -8,6 +8,7 @@ they name the request field they came from.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,7 +18,35 @@ from imatinib_tdm.pk import PopPKModel
 from imatinib_tdm.pk.library import get_model
 from imatinib_tdm.tdm import DoseRecommendation, Interpretation, interpret, recommend_dose
 
-__all__ = ["interpret_case", "parse_request_case", "resolve_model", "what_if"]
+__all__ = [
+    "configure_triage",
+    "interpret_case",
+    "parse_request_case",
+    "resolve_model",
+    "what_if",
+]
+
+# The centre's triage classifier (issue 6), loaded once when the app is created (None: none
+# configured). Process-wide because the classifier is read-only and the same for every request;
+# create_app sets it on each call, so an app never sees another app's classifier.
+_triage_model: Any = None
+
+
+def configure_triage(path: str | None) -> None:
+    """Load the triage classifier at ``path`` (or none) for :func:`interpret_case`.
+
+    Raises
+    ------
+    TriageModelFileError
+        The file is missing, tampered with or from another package version.
+    """
+    global _triage_model
+    if path is None:
+        _triage_model = None
+        return
+    from imatinib_tdm.ml import load_triage_model  # scikit-learn/XGBoost only when configured
+
+    _triage_model = load_triage_model(path)
 
 
 def parse_request_case(data: Mapping[str, Any], *, field: str = "case") -> Case:
@@ -56,10 +85,33 @@ def interpret_case(
     probability: float = 0.8,
     seed: int = 20261126,
 ) -> Interpretation:
-    """:func:`imatinib_tdm.tdm.interpret` with the request's options."""
-    return interpret(
-        case, model, target_id=target, alert_id=alert, probability=probability, seed=seed
+    """:func:`imatinib_tdm.tdm.interpret` with the request's options.
+
+    With a triage classifier configured and no level in the case (first visit), its prediction
+    is reported too; when the case lacks a value the classifier needs, the interpretation says
+    so under ``assumptions`` instead.
+    """
+    triage = None
+    missing: str | None = None
+    if _triage_model is not None and not case.samples:
+        from imatinib_tdm.ml import triage_case
+
+        try:
+            triage = triage_case(_triage_model, case)
+        except CaseError as error:
+            missing = f"ML triage not run: {error}"
+    result = interpret(
+        case,
+        model,
+        target_id=target,
+        alert_id=alert,
+        probability=probability,
+        seed=seed,
+        triage=triage,
     )
+    if missing is not None:
+        result = dataclasses.replace(result, assumptions=[*result.assumptions, missing])
+    return result
 
 
 def what_if(

@@ -57,6 +57,9 @@ def _checked(key: str, where: str) -> str:
     return key
 
 
+_TRIAGE_MODEL_ENV = "IMATINIB_TDM_TRIAGE_MODEL"
+
+
 class Settings(BaseModel):
     """Configuration of one service instance (immutable).
 
@@ -74,6 +77,11 @@ class Settings(BaseModel):
         default=8 * 3600, gt=0, description="session lifetime, seconds (one working day)"
     )
     cookie_name: str = Field(default="imatinib_tdm_session", description="session cookie name")
+    triage_model_path: str | None = Field(
+        default=None,
+        description="a triage classifier file (imatinib-tdm ml train) used at first visits; "
+        "env IMATINIB_TDM_TRIAGE_MODEL",
+    )
     default_model_id: str = Field(
         default="widmer2006_covariate",
         description="model used by interpret/simulate when the request names none",
@@ -93,4 +101,5 @@ class Settings(BaseModel):
             database_url=database_url or default_database_url(),
             secret_key=load_or_create_secret_key(directory),
             cookie_secure=secure,
+            triage_model_path=os.environ.get(_TRIAGE_MODEL_ENV) or None,
         )

@@ -62,6 +62,7 @@ from imatinib_tdm.tdm._knowledge import (
 from imatinib_tdm.tdm._model_choice import DefaultModel, default_model
 from imatinib_tdm.tdm._patient_factor_rules import load_patient_factors
 from imatinib_tdm.tdm._patient_factors import assess_patient_factors
+from imatinib_tdm.tdm._priority import TriageResult
 from imatinib_tdm.tdm._references import KnowledgeReference, find_knowledge_reference
 from imatinib_tdm.tdm._regimens import Regimen, candidate_regimens, compute_body_surface_area
 from imatinib_tdm.tdm._resampling import SteadyStateTiming, predict_time_to_steady_state
@@ -93,6 +94,7 @@ __all__ = [
     "Severity",
     "SteadyStateTiming",
     "Threshold",
+    "TriageResult",
     "TroughPrediction",
     "TroughStatus",
     "assess_adherence",

@@ -34,7 +34,7 @@ from imatinib_tdm.tdm._interactions import match_comedications
 from imatinib_tdm.tdm._knowledge import Indication, Threshold, load_targets
 from imatinib_tdm.tdm._model_choice import default_model
 from imatinib_tdm.tdm._patient_factors import assess_patient_factors
-from imatinib_tdm.tdm._priority import tdm_priority_finding
+from imatinib_tdm.tdm._priority import TriageResult, tdm_priority_finding, triage_finding
 from imatinib_tdm.tdm._regimens import current_regimen
 from imatinib_tdm.tdm._sampling import check_sampling, classify_sample, classify_trough
 from imatinib_tdm.tdm._status_advice import advice_for_status, withheld_advice
@@ -179,6 +179,7 @@ def interpret(
     probability: float = 0.8,
     n_draws: int = 1000,
     seed: int = 20261126,
+    triage: TriageResult | None = None,
 ) -> Interpretation:
     """Interpret a case: trough status, ranked findings, individual trough and dose advice.
 
@@ -194,6 +195,9 @@ def interpret(
         Required probability of target attainment for the dose advice.
     n_draws, seed
         Posterior draws and random seed.
+    triage : TriageResult, optional
+        A triage classifier's prediction (``imatinib_tdm.ml``), reported as the ``ml_triage``
+        finding when no level is measured yet; ignored once there is a level.
 
     Notes
     -----
@@ -288,6 +292,8 @@ def interpret(
                 interaction_findings=interactions,
             )
         )
+        if triage is not None:
+            findings.append(triage_finding(triage))
         assumptions.extend(prior.assumptions)
         warnings.extend(prior.covariate_warnings)
         return result(

@@ -16,11 +16,18 @@ stated in the finding and in ``docs/interpretation-rules.md``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from imatinib_tdm.tdm._a_priori import TroughPrediction
 from imatinib_tdm.tdm._findings import Finding, FindingCategory, Severity
 
-__all__ = ["HIGH_PROBABILITY", "MEDIUM_PROBABILITY", "tdm_priority_finding"]
+__all__ = [
+    "HIGH_PROBABILITY",
+    "MEDIUM_PROBABILITY",
+    "TriageResult",
+    "tdm_priority_finding",
+    "triage_finding",
+]
 
 HIGH_PROBABILITY = 0.5
 """P(trough outside target/alert) from which TDM is urgent (the median is outside)."""
@@ -117,4 +124,76 @@ def tdm_priority_finding(
         },
         recommendation=advice,
         references=tuple(ref for f in inducers for ref in f.references),
+    )
+
+
+@dataclass(frozen=True)
+class TriageResult:
+    """A triage classifier's answer for one patient, computed by the caller (``imatinib_tdm.ml``).
+
+    tdm does not import the classifier (scikit-learn/XGBoost): the CLI and the service run it and
+    pass the result in, so the interpretation can report it beside the popPK-based priority.
+
+    Attributes
+    ----------
+    probability_below_threshold : float
+        P(trough < ``threshold_ng_per_ml``), in [0, 1].
+    threshold_ng_per_ml : float
+    priority : str
+        "high", "medium" or "low" (the classifier's own cut-offs).
+    model_label : str
+        Which classifier (name, version, training-data summary) — shown in the finding.
+    synthetic_model : bool
+        Trained on synthetic data: a demonstration, never a clinical prediction.
+    top_contributions : tuple of (str, float)
+        The largest per-patient contributions (log-odds), for the explanation.
+    """
+
+    probability_below_threshold: float
+    threshold_ng_per_ml: float
+    priority: str
+    model_label: str
+    synthetic_model: bool = False
+    top_contributions: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.probability_below_threshold <= 1.0:
+            raise ValueError(
+                f"probability_below_threshold must be in [0, 1], got "
+                f"{self.probability_below_threshold!r}"
+            )
+        if self.priority not in ("high", "medium", "low"):
+            raise ValueError(f"priority must be high, medium or low, got {self.priority!r}")
+
+
+def triage_finding(triage: TriageResult) -> Finding:
+    """The ``ml_triage`` finding of a first visit (category ``sampling``)."""
+    drivers = ", ".join(f"{name} {value:+.2f}" for name, value in triage.top_contributions[:3])
+    message = (
+        f"ML triage ({triage.model_label}): P(trough < {triage.threshold_ng_per_ml:g} ng/mL) = "
+        f"{100.0 * triage.probability_below_threshold:.0f}%, TDM priority {triage.priority}"
+        + (f"; main contributions (log-odds): {drivers}" if drivers else "")
+        + "."
+    )
+    if triage.synthetic_model:
+        message += (
+            " The classifier was trained on SYNTHETIC data: a demonstration, not a clinical "
+            "prediction."
+        )
+    return Finding(
+        code="ml_triage",
+        category=FindingCategory.SAMPLING,
+        severity=(
+            Severity.CAUTION
+            if triage.priority == "high" and not triage.synthetic_model
+            else Severity.INFO
+        ),
+        message=message,
+        evidence={
+            "probability_below_threshold_frac": triage.probability_below_threshold,
+            "threshold_ng_per_ml": triage.threshold_ng_per_ml,
+            "priority_rank": _RANK[triage.priority],
+            "synthetic_model": triage.synthetic_model,
+        },
+        recommendation=_ADVICE[triage.priority],
     )
