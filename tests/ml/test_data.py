@@ -101,3 +101,46 @@ def test_feature_table_needs_no_trough(tmp_path: Path) -> None:
     header = HEADER.rsplit(",", 1)[0]
     table = load_feature_table(_write(tmp_path, [row.rsplit(",", 1)[0] for row in GOOD], header))
     assert table.n_patients == 4
+
+
+def _xlsx(path: Path, rows: list[list[str]]) -> Path:
+    """A minimal Office Open XML workbook: text as shared strings, numbers as values."""
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    shared: list[str] = []
+    xml_rows = []
+    for r, row in enumerate(rows, start=1):
+        cells = []
+        for c, value in enumerate(row):
+            ref = f"{chr(ord('A') + c)}{r}"
+            try:
+                float(value)
+            except ValueError:
+                shared.append(value)
+                cells.append(f'<c r="{ref}" t="s"><v>{len(shared) - 1}</v></c>')
+            else:
+                cells.append(f'<c r="{ref}"><v>{value}</v></c>')
+        xml_rows.append(f'<row r="{r}">{"".join(cells)}</row>')
+    ns = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    sheet = f"<worksheet {ns}><sheetData>{''.join(xml_rows)}</sheetData></worksheet>"
+    strings = "".join(f"<si><t>{escape(s)}</t></si>" for s in shared)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", sheet)
+        archive.writestr("xl/sharedStrings.xml", f"<sst {ns}>{strings}</sst>")
+    return path
+
+
+def test_excel_export_reads_like_the_csv(tmp_path: Path) -> None:
+    rows = [HEADER.split(","), *(line.split(",") for line in GOOD)]
+    from_xlsx = load_training_data(_xlsx(tmp_path / "data.xlsx", rows))
+    from_csv = load_training_data(_write(tmp_path, GOOD))
+    assert from_xlsx.x.tolist() == from_csv.x.tolist()
+    assert from_xlsx.y.tolist() == from_csv.y.tolist()
+
+
+def test_broken_excel_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.xlsx"
+    path.write_bytes(b"not a zip file")
+    with pytest.raises(TrainingDataError, match=r"not a readable \.xlsx"):
+        load_training_data(path)
