@@ -6,7 +6,8 @@ threads (each its own logged-in HTTP client), and prints p50/p95/max. The case i
 one-sample demo case (demo-001) with the service's default one-compartment model. Then renders
 the interpretation report of the same case to HTML and PDF a few times in-process.
 
-Run: ``.venv/bin/python bench/bench_service.py [--clients 16] [--requests-per-client 20]``.
+Run: ``.venv/bin/python bench/bench_service.py [--clients 16] [--requests-per-client 20]
+[--workers 2] [--no-pdf]``.
 Target (issue 5): p95 under 200 ms.
 """
 
@@ -36,7 +37,8 @@ from imatinib_tdm.tdm import interpret
 _SERVER = (
     "import os; from imatinib_tdm.service import Settings, run_server; "
     "run_server('127.0.0.1', int(os.environ['BENCH_PORT']), Settings("
-    "database_url=os.environ['DATABASE_URL'], secret_key=os.environ['IMATINIB_TDM_SECRET_KEY']))"
+    "database_url=os.environ['DATABASE_URL'], secret_key=os.environ['IMATINIB_TDM_SECRET_KEY']), "
+    "workers=int(os.environ['BENCH_WORKERS']))"
 )
 _DEFAULT_MODEL = str(Settings.model_fields["default_model_id"].default)
 _TIME_LIMIT_S = 300.0  # the load loop stops by itself after this, whatever is left
@@ -62,7 +64,7 @@ def _login(base: str, password: str) -> httpx.Client:
     return client
 
 
-def bench_interpret(n_clients: int, per_client: int) -> None:
+def bench_interpret(n_clients: int, per_client: int, *, workers: int = 1) -> None:
     """Run the load test and print the latency figures (ms)."""
     workdir = Path(tempfile.mkdtemp(prefix="imatinib-bench-"))
     url = f"sqlite:///{workdir / 'bench.sqlite3'}"
@@ -77,6 +79,7 @@ def bench_interpret(n_clients: int, per_client: int) -> None:
         "DATABASE_URL": url,
         "IMATINIB_TDM_SECRET_KEY": secrets.token_urlsafe(48),
         "BENCH_PORT": str(port),
+        "BENCH_WORKERS": str(workers),
     }
     server = subprocess.Popen(
         [sys.executable, "-c", _SERVER],
@@ -98,8 +101,9 @@ def bench_interpret(n_clients: int, per_client: int) -> None:
             time.sleep(0.2)
         body = {"case": load_demo_case("demo-001").model_dump(mode="json")}
         clients = [_login(base, password) for _ in range(n_clients)]
-        for _ in range(5):  # warm-up: imports, caches, first model load
-            clients[0].post("/api/interpret", json=body).raise_for_status()
+        for _ in range(5 * workers):  # warm-up: imports, caches, first model load (each worker)
+            for client in clients[: 2 * workers]:
+                client.post("/api/interpret", json=body).raise_for_status()
         latencies: list[float] = []
         errors: list[int] = []
         lock = threading.Lock()
@@ -131,7 +135,10 @@ def bench_interpret(n_clients: int, per_client: int) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print(f"POST /api/interpret, demo-001 (1 sample), model {_DEFAULT_MODEL}")
+    print(
+        f"POST /api/interpret, demo-001 (1 sample), model {_DEFAULT_MODEL}, "
+        f"{workers} worker process(es)"
+    )
     print(
         f"  {n_clients} concurrent clients, {len(latencies)} requests in {wall:.1f} s "
         f"({len(latencies) / wall:.1f} req/s), non-200: {len(errors)}"
@@ -169,9 +176,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests-per-client", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--no-pdf", action="store_true", help="skip the PDF report timing")
     args = parser.parse_args()
-    bench_interpret(args.clients, args.requests_per_client)
-    bench_pdf()
+    bench_interpret(args.clients, args.requests_per_client, workers=args.workers)
+    if not args.no_pdf:
+        bench_pdf()
 
 
 if __name__ == "__main__":

@@ -68,6 +68,14 @@ def register(app: typer.Typer) -> None:
             "127.0.0.1"
         ),
         port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+        workers: Annotated[
+            int,
+            typer.Option(
+                min=1,
+                max=64,
+                help="Server processes (interpretations are CPU-bound: about one per core).",
+            ),
+        ] = 1,
         demo: Annotated[
             bool,
             typer.Option(
@@ -101,7 +109,7 @@ def register(app: typer.Typer) -> None:
         else:
             Database.connect(settings.database_url)  # migrate before the first request
         typer.echo(f"Serving on http://{host}:{port}/ (GET /api/health); Ctrl-C stops.")
-        run_server(host, port, settings)
+        run_server(host, port, settings, workers=workers)
 
     @app.command("create-admin")
     def create_admin(

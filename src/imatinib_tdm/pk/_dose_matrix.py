@@ -269,13 +269,20 @@ def predict_oral_one_compartment(
         ka = np.asarray(ka_per_h)
         # conv2(ka, k10, s) = exp(-lo·s)·s·(1 - exp(-gap·s))/(gap·s), gap = |ka - k10|
         neg_gap = -np.abs(ka - k10)[..., None, None]
+        # The same operations in the same order as the plain expressions (bit-identical), with
+        # the large (m, n_points, n_doses, n_times) temporaries reused in place: allocating them
+        # afresh cost as much as the arithmetic.
         x = neg_gap * s
+        work = np.expm1(x)
         ratio = np.ones(x.shape)
-        np.divide(np.expm1(x), x, out=ratio, where=x < 0.0)
-        central = np.exp(-np.minimum(ka, k10)[..., None, None] * s)
+        np.divide(work, x, out=ratio, where=x < 0.0)
+        central = np.multiply(-np.minimum(ka, k10)[..., None, None], s, out=x)
+        np.exp(central, out=central)
         central *= s  # same shape: s broadcasts against the rates already
         central *= ratio
-        central = given * ka[..., None, None] * central
+        scaled = np.multiply(given, ka[..., None, None], out=work)
+        scaled *= central
+        central = scaled
     else:
         assert d1_h is not None
         d1 = np.asarray(d1_h)[..., None, None]

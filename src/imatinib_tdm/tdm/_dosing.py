@@ -21,6 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from imatinib_tdm.errors import ModelDomainError
 from imatinib_tdm.pk import (
+    PKParameters,
     PopPKModel,
     individual_parameters,
     predict_steady_state_trough,
@@ -226,6 +227,10 @@ def evaluate_regimens(
 
     table_caveats: dict[str, Caveat] = {}
     rows: list[RegimenEvaluation] = []
+    # Regimens usually differ only in dose, which few models carry as a covariate: the draws'
+    # parameters are then the same for every regimen and are evaluated once per distinct
+    # set of resolved covariate values.
+    params_by_values: dict[tuple[tuple[str, bytes], ...], PKParameters] = {}
     for regimen in regimens:
         values = dict(covariates)
         values[DAILY_DOSE_COVARIATE] = regimen.daily_dose_mg
@@ -236,7 +241,10 @@ def evaluate_regimens(
                 row_caveats.append(_warning_caveat(warning.message))
             else:
                 table_caveats.setdefault(warning.message, _warning_caveat(warning.message))
-        params = individual_parameters(model, resolved, etas)
+        key = tuple((name, value.tobytes()) for name, value in sorted(resolved.values.items()))
+        params = params_by_values.get(key)
+        if params is None:
+            params = params_by_values[key] = individual_parameters(model, resolved, etas)
         troughs = (
             predict_steady_state_trough(
                 model.structure, params, dose_mg=regimen.dose_mg, interval_h=regimen.interval_h

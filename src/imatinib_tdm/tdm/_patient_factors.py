@@ -23,7 +23,7 @@ from imatinib_tdm.pk.library import get_model
 from imatinib_tdm.tdm._findings import Finding, FindingCategory, Severity
 from imatinib_tdm.tdm._knowledge import load_dosing_rules
 from imatinib_tdm.tdm._patient_factor_rules import PatientFactor, load_patient_factors
-from imatinib_tdm.tdm._regimens import current_regimen
+from imatinib_tdm.tdm._regimens import Regimen, current_regimen
 
 __all__ = ["MODEL_RATIO_CAUTION", "assess_patient_factors"]
 
@@ -51,8 +51,43 @@ _DIRECTION_TEXT = {
 }
 
 
+# Typical steady-state troughs already computed in one assess_patient_factors call, by model
+# object and covariate values: the patient's own trough is the numerator of every factor's
+# ratio. The model is kept in the value so that its id() cannot be reused while the memo lives.
+_TroughMemo = dict[tuple[int, tuple[tuple[str, float], ...]], tuple[PopPKModel, float | None]]
+
+
+def _typical_trough(
+    model: PopPKModel, values: dict[str, float], regimen: Regimen, memo: _TroughMemo
+) -> float | None:
+    """Typical steady-state trough (mg/L) of ``regimen`` at ``values``; None when the covariates
+    are missing or outside the model's hard domain."""
+    key = (id(model), tuple(sorted(values.items())))
+    if key not in memo:
+        try:
+            resolved = resolve_covariates(model, values)
+            # typical parameters can be out of range too (e.g. an additive covariate model at
+            # an extreme value): no ratio then, never an error in the interpretation
+            trough = predict_steady_state_trough(
+                model.structure,
+                typical_parameters(model, resolved),
+                dose_mg=regimen.dose_mg,
+                interval_h=regimen.interval_h,
+            )[0]
+        except (MissingCovariateError, ModelDomainError):
+            memo[key] = (model, None)
+        else:
+            memo[key] = (model, float(trough))
+    return memo[key][1]
+
+
 def _model_ratio(
-    case: Case, model: PopPKModel, names: tuple[str, ...], *, fill_missing: bool = False
+    case: Case,
+    model: PopPKModel,
+    names: tuple[str, ...],
+    *,
+    fill_missing: bool = False,
+    memo: _TroughMemo | None = None,
 ) -> tuple[str, float, float] | None:
     """(covariate, reference value, typical-trough ratio patient / reference) for the first of
     ``names`` that the model carries and the case gives; None when it cannot be computed.
@@ -60,10 +95,12 @@ def _model_ratio(
     The ratio is of typical steady-state troughs of the current regimen, every other covariate
     at the patient's value. None for a model with time-varying parameters, without a repeating
     regimen, without a reference value, or when the case lacks a covariate the model needs.
+    ``memo`` shares troughs between the calls of one assessment (same case, same regimen).
     """
     regimen = current_regimen(case)
     if regimen is None or model.time_varying_parameters:
         return None
+    memo = {} if memo is None else memo
     values = case.covariate_values()
     if fill_missing:
         # a reference model's other covariates at its own reference values when the case lacks
@@ -77,23 +114,13 @@ def _model_ratio(
         reference = model.covariate(name).reference
         if reference is None:
             return None
-        try:
-            at_patient = resolve_covariates(model, values)
-            at_reference = resolve_covariates(model, {**values, name: reference})
-        except (MissingCovariateError, ModelDomainError):
+        at_patient = _typical_trough(model, values, regimen, memo)
+        if at_patient is None:
             return None
-        troughs = [
-            predict_steady_state_trough(
-                model.structure,
-                typical_parameters(model, resolved),
-                dose_mg=regimen.dose_mg,
-                interval_h=regimen.interval_h,
-            )[0]
-            for resolved in (at_patient, at_reference)
-        ]
-        if troughs[1] <= 0:
+        at_reference = _typical_trough(model, {**values, name: float(reference)}, regimen, memo)
+        if at_reference is None or at_reference <= 0:
             return None
-        return name, float(reference), float(troughs[0] / troughs[1])
+        return name, float(reference), float(at_patient / at_reference)
     return None
 
 
@@ -117,6 +144,7 @@ def _factor_finding(
     value_key: str | None,
     outside: bool,
     detail: str,
+    memo: _TroughMemo | None = None,
 ) -> Finding:
     evidence: dict[str, float | int | bool | None] = {}
     if value_key is not None:
@@ -124,11 +152,11 @@ def _factor_finding(
     if entry.effect is not None:
         evidence[entry.effect.evidence_key] = entry.effect.value
     carried = bool(set(entry.model_covariates) & set(model.covariate_names))
-    ratio = _model_ratio(case, model, entry.model_covariates)
+    ratio = _model_ratio(case, model, entry.model_covariates, memo=memo)
     source_model = model
     if ratio is None and not carried:
         for other in _reference_models(entry):
-            ratio = _model_ratio(case, other, entry.model_covariates, fill_missing=True)
+            ratio = _model_ratio(case, other, entry.model_covariates, fill_missing=True, memo=memo)
             if ratio is not None:
                 source_model = other
                 break
@@ -233,6 +261,7 @@ def assess_patient_factors(case: Case, model: PopPKModel) -> list[Finding]:
     patient = case.patient
     findings: list[Finding] = []
     missing: list[str] = []
+    memo: _TroughMemo = {}
 
     bmi_entry = rules.for_factor("bmi")
     if bmi_entry is not None:
@@ -254,6 +283,7 @@ def assess_patient_factors(case: Case, model: PopPKModel) -> list[Finding]:
                         value_key="bmi_kg_per_m2",
                         outside=band is not None and band.exposure != "reference",
                         detail=f" {bmi:.1f} kg/m2" + (f" ({band.name})" if band else ""),
+                        memo=memo,
                     )
                 )
         else:
@@ -276,6 +306,7 @@ def assess_patient_factors(case: Case, model: PopPKModel) -> list[Finding]:
                 value_key=field,
                 outside=False,
                 detail=f" {values[field]:g} {unit} (no typical range in the knowledge base)",
+                memo=memo,
             )
         )
 
@@ -294,6 +325,7 @@ def assess_patient_factors(case: Case, model: PopPKModel) -> list[Finding]:
                     value_key=None,
                     outside=True,
                     detail=" (magnitude not published)",
+                    memo=memo,
                 )
             )
 
@@ -311,6 +343,7 @@ def assess_patient_factors(case: Case, model: PopPKModel) -> list[Finding]:
                 value_key="days_on_therapy",
                 outside=False,
                 detail=f" {days:.0f} days at the latest sample",
+                memo=memo,
             )
         )
 
@@ -328,6 +361,7 @@ def assess_patient_factors(case: Case, model: PopPKModel) -> list[Finding]:
                     value_key="sex_male",
                     outside=False,
                     detail=" female" if female else " male",
+                    memo=memo,
                 )
             )
         else:
@@ -346,6 +380,7 @@ def assess_patient_factors(case: Case, model: PopPKModel) -> list[Finding]:
                     value_key="age_years",
                     outside=False,
                     detail=f" {values['age_years']:g} years",
+                    memo=memo,
                 )
             )
         else:

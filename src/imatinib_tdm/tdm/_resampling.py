@@ -11,20 +11,24 @@ Imports pk (public API), the knowledge loader and its tdm siblings; never report
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from imatinib_tdm.pk import (
     Absorption,
     DoseHistory,
     PKParameters,
     PopPKModel,
+    Structure,
     predict_concentrations,
     predict_steady_state_trough,
 )
+from imatinib_tdm.pk._disposition import decay, input_response, make_disposition, solve_periodic
+from imatinib_tdm.pk._kernels import one_minus_exp
 from imatinib_tdm.tdm._dosing import (
     MG_PER_L_TO_NG_PER_ML,
     FloatArray,
@@ -190,21 +194,18 @@ def predict_time_to_steady_state(
     n_intervals = math.ceil(max_days * HOURS_PER_DAY / tau)
     grid = tau * np.arange(1, n_intervals + 1, dtype=np.float64)
 
-    single = predict_concentrations(
-        model.structure,
-        params,
-        DoseHistory.regular(amount_mg=regimen.dose_mg, interval_h=tau, n_doses=1),
-        grid,
-    )
     ss = predict_steady_state_trough(
         model.structure, params, dose_mg=regimen.dose_mg, interval_h=tau
     )
-    reached = np.cumsum(single, axis=1) / ss[:, None]
-    caveats: list[Caveat] = []
-    hit = reached >= fraction
-    never = ~hit.any(axis=1)
-    k_first = np.where(never, n_intervals - 1, np.argmax(hit, axis=1))
+    washout = _steady_state_washout(model.structure, params, regimen.dose_mg, tau)
+    if washout is None:
+        k_first, never = _first_interval_by_superposition(
+            model.structure, params, regimen, ss, fraction, n_intervals
+        )
+    else:
+        k_first, never = _first_interval_by_washout(washout, ss, fraction, tau, n_intervals)
     times = grid[k_first]
+    caveats: list[Caveat] = []
     if never.any():
         caveats.append(
             Caveat(
@@ -227,13 +228,9 @@ def predict_time_to_steady_state(
 
     # Trough at re-sampling: the new regimen from time 0, plus the old one before 0.
     n_new = round(resample_h / tau)
-    doses_t = [tau * np.arange(n_new, dtype=np.float64)]
-    doses_a = [np.full(n_new, regimen.dose_mg)]
+    n_old = 0
     if previous_regimen is not None:
-        tau_old = previous_regimen.interval_h
-        n_old = math.ceil(max_days * HOURS_PER_DAY / tau_old)
-        doses_t.insert(0, -tau_old * np.arange(n_old, 0, -1, dtype=np.float64))
-        doses_a.insert(0, np.full(n_old, previous_regimen.dose_mg))
+        n_old = math.ceil(max_days * HOURS_PER_DAY / previous_regimen.interval_h)
         caveats.append(
             Caveat(
                 "previous_regimen_at_steady_state",
@@ -242,10 +239,8 @@ def predict_time_to_steady_state(
                 f"{max_days:g} days (steady state) up to the change.",
             )
         )
-    history = DoseHistory.create(np.concatenate(doses_t), np.concatenate(doses_a))
-    at_resample = (
-        predict_concentrations(model.structure, params, history, [resample_h])[:, 0]
-        * MG_PER_L_TO_NG_PER_ML
+    at_resample = _trough_at_resampling(
+        model.structure, params, regimen, ss, washout, n_new, previous_regimen, n_old
     )
     r_lo, r_med, r_hi = _quantiles(at_resample, w)
     _, ss_med, _ = _quantiles(ss * MG_PER_L_TO_NG_PER_ML, w)
@@ -283,4 +278,187 @@ def predict_time_to_steady_state(
         predicted_trough_at_resampling_p95_ng_per_ml=r_hi,
         caveats=tuple(caveats),
         model_id=model.id,
+    )
+
+
+# --- time to a fraction of steady state -------------------------------------------------------
+#
+# The model is linear and time-invariant, so with c1 the single-dose curve the trough after k
+# doses is T_k = sum_{j=1..k} c1(j tau) and the steady-state trough T_ss = sum_{j>=1} c1(j tau).
+# Their difference is the "washout" of the steady state, W(t) = sum_{j>=1} c1(t + j tau) at
+# t = k tau: the concentration t hours after a steady-state trough when dosing stops. Where the
+# system has a finite state at that trough (first-order input; zero-order input whose infusions
+# have ended by then), W is that state's free evolution, in closed form with the stable kernels
+# of pk. The fraction reached after k doses is then 1 - W(k tau) / T_ss, and the first k reaching
+# it is found by bisection (W decreases with t), without the single-dose curve over the whole
+# horizon. Other structures (transit input, per-dose parameters, a lag or infusion longer than
+# the interval) keep the superposition below.
+
+Washout = Callable[[FloatArray], FloatArray]
+
+
+def _steady_state_washout(
+    structure: Structure, params: PKParameters, dose_mg: float, tau: float
+) -> Washout | None:
+    """W(t) (mg/L) for t >= 0 hours after a steady-state trough, or None (no closed form here).
+
+    The returned function takes times of shape ``(n_patients,)`` or ``(n_patients, n_times)``
+    and returns the same shape.
+    """
+    if params.has_per_dose_values() or structure.absorption is Absorption.TRANSIT:
+        return None
+    n = params.n_patients
+    lag = np.zeros(n) if params.tlag_h is None else params.tlag_h
+    disp = make_disposition(structure.n_compartments, params)
+    given = dose_mg * params.bioavailability_frac
+    if structure.absorption is Absorption.FIRST_ORDER:
+        assert params.ka_per_h is not None
+        if np.any(lag > tau):
+            return None
+        ka = params.ka_per_h
+        # periodic state just after a dose enters the depot (as in pk's steady state)
+        depot = given / one_minus_exp(ka * tau)
+        rc, rp = input_response(disp, ka, np.full(n, tau))
+        c0, p0 = solve_periodic(disp, depot * ka * rc, depot * ka * rp, tau)
+        start = tau - lag  # the last dose (at -tau) entered the depot tau - lag before the trough
+
+        def first_order(t: FloatArray) -> FloatArray:
+            col = _column_shape(t)
+            d2 = disp.reshape(col)
+            ka2 = ka.reshape(col)
+            u = t + start.reshape(col)
+            c_u, _ = decay(d2, c0.reshape(col), p0.reshape(col), u)
+            rc_u, _ = input_response(d2, ka2, u)
+            return np.asarray((c_u + depot.reshape(col) * ka2 * rc_u) / d2.v_l, dtype=np.float64)
+
+        return first_order
+    assert params.d1_h is not None
+    d1 = params.d1_h
+    if np.any(lag + d1 > tau):
+        return None  # an infusion still running at the trough: no finite state there
+    rate = given / d1
+    kick_c, kick_p = input_response(disp, np.zeros(n), d1)
+    end_c, end_p = solve_periodic(disp, rate * kick_c, rate * kick_p, tau)
+    start = tau - lag - d1  # the last infusion (dose at -tau) ended this long before the trough
+
+    def zero_order(t: FloatArray) -> FloatArray:
+        col = _column_shape(t)
+        d2 = disp.reshape(col)
+        c_u, _ = decay(d2, end_c.reshape(col), end_p.reshape(col), t + start.reshape(col))
+        return np.asarray(c_u / d2.v_l, dtype=np.float64)
+
+    return zero_order
+
+
+def _column_shape(t: FloatArray) -> tuple[int, ...]:
+    return (-1,) if t.ndim == 1 else (-1, 1)
+
+
+def _first_interval_by_washout(
+    washout: Washout, ss: FloatArray, fraction: float, tau: float, n_intervals: int
+) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
+    """Grid index of the first trough reaching ``fraction`` of steady state, and the draws that
+    do not reach it within ``n_intervals`` (index capped at the last)."""
+    limit = (1.0 - fraction) * ss  # reached after k doses  <=>  W(k tau) <= limit
+
+    def reached(k: NDArray[np.intp]) -> NDArray[np.bool_]:
+        return np.asarray(washout(np.asarray(k * tau, dtype=np.float64)) <= limit)
+
+    n = ss.shape[0]
+    high = np.full(n, n_intervals, dtype=np.intp)
+    never = ~reached(high)
+    low = np.zeros(n, dtype=np.intp)  # W(0) = T_ss: never reached with no dose
+    while True:
+        open_ = high - low > 1
+        if not open_.any():
+            break
+        mid = (low + high) // 2
+        ok = reached(mid)
+        high = np.where(open_ & ok, mid, high)
+        low = np.where(open_ & ~ok, mid, low)
+    k_first = np.where(never, n_intervals - 1, high - 1)
+    return np.asarray(k_first, dtype=np.intp), never
+
+
+def _first_interval_by_superposition(
+    structure: Structure,
+    params: PKParameters,
+    regimen: Regimen,
+    ss: FloatArray,
+    fraction: float,
+    n_intervals: int,
+) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
+    """As :func:`_first_interval_by_washout`, from the single-dose curve on the trough grid."""
+    tau = regimen.interval_h
+    grid = tau * np.arange(1, n_intervals + 1, dtype=np.float64)
+    single = predict_concentrations(
+        structure,
+        params,
+        DoseHistory.regular(amount_mg=regimen.dose_mg, interval_h=tau, n_doses=1),
+        grid,
+    )
+    hit = np.cumsum(single, axis=1) / ss[:, None] >= fraction
+    never = np.asarray(~hit.any(axis=1), dtype=np.bool_)
+    k_first = np.where(never, n_intervals - 1, np.argmax(hit, axis=1))
+    return np.asarray(k_first, dtype=np.intp), never
+
+
+def _trough_at_resampling(
+    structure: Structure,
+    params: PKParameters,
+    regimen: Regimen,
+    ss: FloatArray,
+    washout: Washout | None,
+    n_new: int,
+    previous_regimen: Regimen | None,
+    n_old: int,
+) -> FloatArray:
+    """Trough (ng/mL) just before dose ``n_new`` of ``regimen`` started at 0, after ``n_old``
+    doses of ``previous_regimen`` up to 0 (one per interval, the last one interval before 0)."""
+    tau = regimen.interval_h
+    resample_h = n_new * tau
+    old_washout = None
+    if previous_regimen is not None:
+        old_washout = _steady_state_washout(
+            structure, params, previous_regimen.dose_mg, previous_regimen.interval_h
+        )
+    if washout is not None and (previous_regimen is None or old_washout is not None):
+        n = ss.shape[0]
+        # new doses: T_k = T_ss - W(k tau); old doses: the old washout from 0, less the part
+        # of the doses before the first of the n_old (W again, n_old intervals later)
+        total = ss - washout(np.full(n, resample_h))
+        if previous_regimen is not None and old_washout is not None:
+            span = n_old * previous_regimen.interval_h
+            total = (
+                total
+                + old_washout(np.full(n, resample_h))
+                - old_washout(np.full(n, resample_h + span))
+            )
+        return np.asarray(total * MG_PER_L_TO_NG_PER_ML, dtype=np.float64)
+    return _trough_at_resampling_by_superposition(
+        structure, params, regimen, n_new, previous_regimen, n_old
+    )
+
+
+def _trough_at_resampling_by_superposition(
+    structure: Structure,
+    params: PKParameters,
+    regimen: Regimen,
+    n_new: int,
+    previous_regimen: Regimen | None,
+    n_old: int,
+) -> FloatArray:
+    """As :func:`_trough_at_resampling`, through the dose-by-dose engine."""
+    tau = regimen.interval_h
+    doses_t = [tau * np.arange(n_new, dtype=np.float64)]
+    doses_a = [np.full(n_new, regimen.dose_mg)]
+    if previous_regimen is not None:
+        tau_old = previous_regimen.interval_h
+        doses_t.insert(0, -tau_old * np.arange(n_old, 0, -1, dtype=np.float64))
+        doses_a.insert(0, np.full(n_old, previous_regimen.dose_mg))
+    history = DoseHistory.create(np.concatenate(doses_t), np.concatenate(doses_a))
+    return np.asarray(
+        predict_concentrations(structure, params, history, [n_new * tau])[:, 0]
+        * MG_PER_L_TO_NG_PER_ML,
+        dtype=np.float64,
     )
