@@ -60,6 +60,7 @@ def _episode_form(token: str) -> dict[str, str]:
         "patient.age_years": "61",
         "patient.weight_kg": "70",
         "patient.height_cm": "172",
+        "patient.metastatic_site": "liver",
         "doses[0].time": "2026-09-01T08:00",
         "doses[0].amount_mg": "400",
         "doses[0].interval_h": "24",
@@ -129,6 +130,7 @@ def test_episode_form_saves_interprets_and_shows_the_plot(
     # edit form is filled with the stored case
     edit = client.get(f"/episodes/{episode_id}/edit").text
     assert 'value="950"' in edit and 'value="2026-09-01T08:00"' in edit
+    assert '<option value="liver" selected' in edit
     preview = client.get(f"/episodes/{episode_id}/report/preview")
     assert preview.status_code == 200 and "DRAFT" in preview.text.upper()
     issued = client.post(

@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from imatinib_tdm.case import Covariates
+from imatinib_tdm.case import Covariates, MetastaticSite
 from imatinib_tdm.errors import CaseError
 
 __all__ = [
     "LAB_FIELDS",
+    "METASTATIC_SITE_CHOICES",
     "N_COMEDICATION_ROWS",
     "N_DOSE_ROWS",
     "N_SAMPLE_ROWS",
@@ -49,6 +50,9 @@ def _lab_label(name: str) -> str:
     return description[0].upper() + description[1:]
 
 
+METASTATIC_SITE_CHOICES = [("", "not known")] + [
+    (site.value, site.value.replace("_", " and ")) for site in MetastaticSite
+]
 LAB_FIELDS: list[tuple[str, str]] = [(name, _lab_label(name)) for name in Covariates.model_fields]
 
 
@@ -106,6 +110,9 @@ def values_to_case(
     gastrectomy = _text(form, "patient.gastrectomy")
     if gastrectomy in ("yes", "no"):
         patient["gastrectomy"] = gastrectomy == "yes"
+    site = _text(form, "patient.metastatic_site")
+    if site:
+        patient["metastatic_site"] = site
     covariates = {
         name: _text(form, f"covariates.{name}")
         for name, _ in LAB_FIELDS
@@ -168,7 +175,7 @@ def case_to_values(
     """Form fields filled from a stored case (for editing)."""
     values: dict[str, str] = {}
     patient = case_json.get("patient") or {}
-    for key in (*_PATIENT_KEYS, "gastrectomy"):
+    for key in (*_PATIENT_KEYS, "gastrectomy", "metastatic_site"):
         values[f"patient.{key}"] = _form_text(patient.get(key))
     for name, value in (case_json.get("covariates") or {}).items():
         values[f"covariates.{name}"] = _form_text(value)

@@ -15,6 +15,7 @@ from imatinib_tdm.service.encoding import to_jsonable
 from imatinib_tdm.service.errors import status_for
 from imatinib_tdm.service.pages.episode_form import (
     LAB_FIELDS,
+    METASTATIC_SITE_CHOICES,
     N_COMEDICATION_ROWS,
     N_DOSE_ROWS,
     N_SAMPLE_ROWS,
@@ -82,6 +83,7 @@ def _form_page(
         n_comed_rows=N_COMEDICATION_ROWS,
         units=UNIT_CHOICES,
         labs=LAB_FIELDS,
+        metastatic_sites=METASTATIC_SITE_CHOICES,
         drug_names=interaction_names(),
     )
 
