@@ -16,6 +16,7 @@ import pstats
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from imatinib_tdm.case import load_demo_case
@@ -97,7 +98,7 @@ def main() -> None:
                 problem, result, n_draws=_N_DRAWS, n_proposals=_N_PROPOSALS, seed=_SEED
             ),
         ),
-        ("  _estimate_from_fit", lambda: _estimate_from_fit(case, model, fit)),
+        ("  _estimate_from_fit", lambda: _estimate_from_fit(case, model, replace(fit, memo={}))),
         (
             "  evaluate_regimens",
             lambda: evaluate_regimens(

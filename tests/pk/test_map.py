@@ -386,7 +386,10 @@ def test_fast_objective_equals_the_general_path_to_the_last_bit(model_id: str) -
     )
     reference = np.where(valid[:, None], reference, np.nan)
     fast = predict_observations(problem, np.clip(effects, -8 * sd, 8 * sd), rows)
-    np.testing.assert_array_equal(fast, reference)
+    if _prepared(problem).runs is None:
+        np.testing.assert_array_equal(fast, reference)
+    else:  # regular doses summed in closed form: equal up to rounding (see _dose_runs)
+        np.testing.assert_allclose(fast, reference, rtol=1e-9, atol=0.0)
     # grouped (many trial points per individual) equals one row at a time
     grouped = _objective_grouped(problem, effects.reshape(problem.n_patients, 5, k), rows[::5])
     np.testing.assert_array_equal(grouped.ravel(), objective(problem, effects, rows))

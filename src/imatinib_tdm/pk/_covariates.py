@@ -101,7 +101,13 @@ def _resolve(
     missing: list[str] = []
     missing_lines: list[str] = []
     for cov in model.covariates:
-        arr = np.broadcast_to(arrays.get(cov.name, np.float64(np.nan)), (n_patients,)).copy()
+        given = arrays.get(cov.name)
+        if given is None:
+            arr = np.full(n_patients, np.nan)
+        elif given.shape == (n_patients,):
+            arr = given.copy()
+        else:
+            arr = np.broadcast_to(given, (n_patients,)).copy()
         absent = np.isnan(arr)
         if absent.any():
             rows = np.flatnonzero(absent)

@@ -124,15 +124,13 @@ def individual_parameters(
     n_patients = sizes.pop() if sizes else 1
 
     env: dict[str, FloatArray] = {
-        name: np.broadcast_to(values, (n_patients,)) for name, values in resolved.values.items()
+        name: _as_rows(values, n_patients) for name, values in resolved.values.items()
     }
     env.update({t.name: np.full(n_patients, t.value) for t in model.thetas})
     for names, matrix in ((model.eta_names, eta_matrix), (model.kappa_names, kappa_matrix)):
         for i, name in enumerate(names):
             env[name] = (
-                np.zeros(n_patients)
-                if matrix is None
-                else np.broadcast_to(matrix[:, i], (n_patients,))
+                np.zeros(n_patients) if matrix is None else _as_rows(matrix[:, i], n_patients)
             )
 
     times: FloatArray | None = None
@@ -163,10 +161,17 @@ def individual_parameters(
         else:
             shape = (n_patients,)
             result = evaluate_expression(expr, env)
-        result = np.broadcast_to(result, shape).astype(np.float64)
+        result = np.asarray(result, dtype=np.float64)
+        # a fresh array in every case (an expression may return a covariate's own array)
+        result = result.copy() if result.shape == shape else np.broadcast_to(result, shape).copy()
         _check_parameter(model, name, expr, result)
         values[name] = result
     return PKParameters.create(**values)
+
+
+def _as_rows(values: FloatArray, n_patients: int) -> FloatArray:
+    """``values`` broadcast to ``(n_patients,)``, without a new view when it has that shape."""
+    return values if values.shape == (n_patients,) else np.broadcast_to(values, (n_patients,))
 
 
 def _check_parameter(model: PopPKModel, name: str, expr: Expression, result: FloatArray) -> None:

@@ -21,13 +21,14 @@ from scipy import special
 
 from imatinib_tdm.pk._closed_form import predict_concentrations
 from imatinib_tdm.pk._dose_matrix import predict_dose_matrix, predict_oral_doses
+from imatinib_tdm.pk._dose_runs import DoseRuns, dose_runs, predict_oral_runs_one_compartment
 from imatinib_tdm.pk._event_engine import RecordParameters, predict_event_table
 from imatinib_tdm.pk._events import RecordKind, Route
 from imatinib_tdm.pk._expression import Expression, evaluate_expression
 from imatinib_tdm.pk._individual import individual_parameters
 from imatinib_tdm.pk._map_problem import _RESIDUAL_ETA, BoolArray, FloatArray, MapProblem
 from imatinib_tdm.pk._model import ResolvedCovariates
-from imatinib_tdm.pk._structures import DoseHistory, PKParameters
+from imatinib_tdm.pk._structures import Absorption, DoseHistory, PKParameters
 
 __all__ = ["objective", "predict_observations"]
 
@@ -218,6 +219,7 @@ class _Prepared:
     oral_only: bool
     since: FloatArray
     amounts: FloatArray
+    runs: DoseRuns | None = None
 
 
 def _prepared(problem: MapProblem) -> _Prepared:
@@ -262,6 +264,7 @@ def _prepared(problem: MapProblem) -> _Prepared:
     if oral_only:
         since = problem.obs_times_h[:, None, :] - doses.times_h[:, :, None]  # (n_p, n_d, n_o)
         amounts = doses.amounts_mg[:, :, None]
+    runs = _regular_runs(problem, since, amounts) if oral_only else None
     prepared = _Prepared(
         bound=_MAX_EFFECT_SD * sd,
         prior_curvature=curvature,
@@ -280,9 +283,29 @@ def _prepared(problem: MapProblem) -> _Prepared:
         oral_only=oral_only,
         since=since,
         amounts=amounts,
+        runs=runs,
     )
     problem._cache["prepared"] = prepared
     return prepared
+
+
+def _regular_runs(problem: MapProblem, since: FloatArray, amounts: FloatArray) -> DoseRuns | None:
+    """The doses as regular runs when the run sums apply and save work, else None.
+
+    Only for one compartment, first-order absorption and no lag time (the closed form of
+    :mod:`imatinib_tdm.pk._dose_runs`), and only when there are far fewer runs than doses.
+    """
+    model = problem.model
+    structure = model.structure
+    if (
+        structure.n_compartments != 1
+        or structure.absorption is not Absorption.FIRST_ORDER
+        or any(name == "tlag_h" for name, _ in model.parameters)
+        or since.shape[1] < 4
+    ):
+        return None
+    runs = dose_runs(since, amounts)
+    return runs if 2 * runs.amounts_mg.shape[1] <= since.shape[1] else None
 
 
 def _per_row(values: NDArray[Any], pats: NDArray[np.intp], single: bool) -> NDArray[Any]:
@@ -343,7 +366,10 @@ def _predict_grouped(
         return flat.reshape(m, n_points, n_obs)
     values, valid = _grouped_parameters(problem, prep, effects, pats)
     model = problem.model
-    if prep.oral_only:
+    if prep.runs is not None:
+        pred = _predict_runs(problem, prep, prep.runs, values, valid, pats)
+        pred = np.broadcast_to(pred, (m, n_points, n_obs))
+    elif prep.oral_only:
         single = problem.n_patients == 1
         pred = predict_oral_doses(
             model.structure,
@@ -364,6 +390,39 @@ def _predict_grouped(
         ).reshape(m, n_points, n_obs)
     if valid is not None:
         pred = np.where(valid[..., None], pred, np.nan)
+    return pred
+
+
+def _predict_runs(
+    problem: MapProblem,
+    prep: _Prepared,
+    runs: DoseRuns,
+    values: dict[str, FloatArray],
+    valid: BoolArray | None,
+    pats: NDArray[np.intp],
+) -> FloatArray:
+    """Predictions (m, P, n_obs) by run sums; by superposition at points where they cancel."""
+    single = problem.n_patients == 1
+    pred, unreliable = predict_oral_runs_one_compartment(
+        values["cl_l_per_h"],
+        values["v_l"],
+        values["bioavailability_frac"],
+        values["ka_per_h"],
+        _per_row(runs.amounts_mg, pats, single),
+        _per_row(runs.since_last_h, pats, single),
+        _per_row(runs.interval_h, pats, single),
+        _per_row(runs.count, pats, single),
+    )
+    if valid is not None:
+        unreliable = unreliable & valid
+    if bool(np.any(unreliable)):
+        exact = predict_oral_doses(
+            problem.model.structure,
+            values,
+            _per_row(prep.amounts, pats, single),
+            _per_row(prep.since, pats, single),
+        )
+        pred = np.where(unreliable[..., None], exact, pred)
     return pred
 
 

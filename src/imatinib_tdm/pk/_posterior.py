@@ -97,9 +97,10 @@ def sample_posterior(
     rows = np.repeat(np.arange(n_p), n_proposals)
     ofv = objective(problem, proposals.reshape(-1, k), rows).reshape(n_p, n_proposals)
     log_target = -0.5 * ofv
-    # multivariate t log density up to a constant shared by all proposals of an individual
-    solved = np.linalg.solve(chol[:, None, :, :], offsets[..., None])[..., 0]
-    maha = np.sum(solved**2, axis=-1)
+    # multivariate t log density up to a constant shared by all proposals of an individual;
+    # the Mahalanobis distance of offset = L·z·sqrt(df/chi) is |z|²·df/chi exactly, which spares
+    # a triangular solve per proposal (equal to it up to rounding, ~1e-15 relative)
+    maha = np.sum(z**2, axis=-1) * (_T_DF / chi[..., 0])
     log_proposal = -0.5 * (_T_DF + k) * np.log1p(maha / _T_DF)
     log_weight = log_target - log_proposal
     log_weight = np.where(np.isfinite(log_weight), log_weight, -np.inf)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -143,8 +143,13 @@ def _load_user(request: Request) -> SessionUser | None:
         )
 
 
-async def require_user(request: Request) -> SessionUser:
-    """Dependency: the logged-in user (any role), else 401 / redirect to login."""
+def require_user(request: Request) -> SessionUser:
+    """Dependency: the logged-in user (any role), else 401 / redirect to login.
+
+    A plain ``def`` on purpose: the user is read from the database synchronously, so FastAPI
+    runs it in its threadpool; as ``async def`` it would stall the event loop, and every other
+    request with it, for the length of the query.
+    """
     user = _load_user(request)
     if user is None:
         request.session.pop("uid", None)
@@ -155,15 +160,15 @@ async def require_user(request: Request) -> SessionUser:
 
 def require_role(
     capability: Callable[[Role], bool],
-) -> Callable[[Request], Awaitable[SessionUser]]:
+) -> Callable[[Request], SessionUser]:
     """Dependency factory: a user whose role passes ``capability``, else 403.
 
     ``capability`` is one of the store's predicates: ``can_edit`` (clinician, pharmacologist,
     admin), ``can_issue_reports`` (pharmacologist, admin) or ``can_administer`` (admin).
     """
 
-    async def dependency(request: Request) -> SessionUser:
-        user = await require_user(request)
+    def dependency(request: Request) -> SessionUser:  # sync: reads the database (threadpool)
+        user = require_user(request)
         if not capability(user.role):
             raise HTTPException(
                 status_code=403, detail=f"your role ({user.role.value}) may not do this"

@@ -24,7 +24,12 @@ import numpy as np
 from imatinib_tdm import __version__
 from imatinib_tdm.case import Case
 from imatinib_tdm.errors import CaseError
-from imatinib_tdm.pk import PopPKModel, individual_parameters, predict_steady_state_trough
+from imatinib_tdm.pk import (
+    PKParameters,
+    PopPKModel,
+    individual_parameters,
+    predict_steady_state_trough,
+)
 from imatinib_tdm.pk._events import EventTable
 from imatinib_tdm.pk._map import (
     MapProblem,
@@ -118,6 +123,24 @@ class _Fit:
     posterior: PosteriorSample
     covariates: dict[str, float]
     regimen: Regimen | None
+    # results of pure functions of this fit, shared by the estimate and the dose advice
+    memo: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def _draw_parameters(model: PopPKModel, fit: _Fit) -> PKParameters:
+    """Parameters of the posterior draws without KAPPAs (the typical occasion), computed once.
+
+    From the covariates resolved (and checked against the model) for the MAP problem: the same
+    values :func:`individual_parameters` would resolve again from a plain mapping.
+    """
+    cached = fit.memo.get("draw_parameters")
+    if isinstance(cached, PKParameters):
+        return cached
+    params = individual_parameters(
+        model, fit.problem.covariates, _eta_part(model, fit.posterior.draws[0])
+    )
+    fit.memo["draw_parameters"] = params
+    return params
 
 
 def _fit(case: Case, model: PopPKModel, *, n_draws: int, n_proposals: int, seed: int) -> _Fit:
@@ -188,13 +211,16 @@ def _estimate_from_fit(case: Case, model: PopPKModel, fit: _Fit) -> IndividualEs
     map_params = result.individual_parameters
     n_kappa = len(model.kappa_names)
     kappas = draws[:, len(model.eta_names) : len(model.eta_names) + n_kappa] if n_kappa else None
-    draw_params = individual_parameters(
-        model,
-        {k: float(v[0]) for k, v in problem.covariates.values.items()},
-        _eta_part(model, draws),
-        kappas=kappas,
-        dose_times_h=problem.doses.times_h[0] if model.time_varying_parameters else None,
-    )
+    if kappas is None and not model.time_varying_parameters:
+        draw_params = _draw_parameters(model, fit)
+    else:
+        draw_params = individual_parameters(
+            model,
+            problem.covariates,
+            _eta_part(model, draws),
+            kappas=kappas,
+            dose_times_h=problem.doses.times_h[0] if model.time_varying_parameters else None,
+        )
     params: dict[str, dict[str, float]] = {}
     for param_field in dataclasses.fields(map_params):
         value = getattr(map_params, param_field.name)
@@ -245,11 +271,7 @@ def _estimate_from_fit(case: Case, model: PopPKModel, fit: _Fit) -> IndividualEs
             dose_mg=reg.dose_mg,
             interval_h=reg.interval_h,
         )[0]
-        no_kappa = individual_parameters(
-            model,
-            {k: float(v[0]) for k, v in problem.covariates.values.items()},
-            _eta_part(model, draws),
-        )
+        no_kappa = _draw_parameters(model, fit)
         draw_troughs = (
             predict_steady_state_trough(
                 model.structure, no_kappa, dose_mg=reg.dose_mg, interval_h=reg.interval_h
@@ -323,11 +345,7 @@ def _estimate_from_fit(case: Case, model: PopPKModel, fit: _Fit) -> IndividualEs
 
 
 def _map_params_no_kappa(model: PopPKModel, problem: MapProblem, result: MapResult) -> Any:
-    return individual_parameters(
-        model,
-        {k: float(v[0]) for k, v in problem.covariates.values.items()},
-        _eta_part(model, result.etas),
-    )
+    return individual_parameters(model, problem.covariates, _eta_part(model, result.etas))
 
 
 def _log_linear(case: Case, regimen: Regimen | None) -> dict[str, Any] | None:
@@ -417,7 +435,7 @@ def recommend_dose(
     resampling = None
     chosen = advice.recommended or advice.best_available
     if chosen is not None and not model.time_varying_parameters:
-        draw_params = individual_parameters(model, covariates, eta_draws)
+        draw_params = _draw_parameters(model, fit)
         resampling = predict_time_to_steady_state(
             model, draw_params, chosen.regimen, previous_regimen=fit.regimen
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 
 from imatinib_tdm.service.api.responses import WRITE
 from imatinib_tdm.service.compute import interpret_case, parse_request_case, resolve_model
@@ -15,8 +16,13 @@ from imatinib_tdm.service.security import require_user, verify_csrf
 router = APIRouter(tags=["interpretation"], dependencies=[Depends(verify_csrf)])
 
 
-@router.post("/api/interpret", responses=WRITE, dependencies=[Depends(require_user)])
-def interpret_endpoint(body: InterpretRequest, request: Request) -> dict[str, Any]:
+@router.post(
+    "/api/interpret",
+    response_model=dict[str, Any],
+    responses=WRITE,
+    dependencies=[Depends(require_user)],
+)
+def interpret_endpoint(body: InterpretRequest, request: Request) -> JSONResponse:
     """Interpret a case: trough status, ranked findings, individual trough and dose advice.
 
     Returns ``Interpretation.to_dict()`` (concentrations in ng/mL, units in key names), the
@@ -32,5 +38,6 @@ def interpret_endpoint(body: InterpretRequest, request: Request) -> dict[str, An
         probability=body.probability,
         seed=body.seed,
     )
-    out: dict[str, Any] = to_jsonable(result.to_dict())
-    return out
+    # already JSON-ready: returned as a response, FastAPI does not walk the result a second
+    # time (validation against dict[str, Any] and jsonable_encoder cost more than the encoding)
+    return JSONResponse(to_jsonable(result.to_dict()))
