@@ -31,6 +31,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "report": {"store", "service", "cli"},
     "io": {"tdm", "report", "store", "service", "cli", "ml", "evaluation"},
     "ml": {"report", "store", "service", "cli"},
+    "evaluation": {"report", "store", "service", "cli", "ml"},
     "store": {"pk", "tdm", "report", "service", "cli", "ml", "evaluation"},
     "service": {"cli"},
 }

@@ -21,6 +21,8 @@ from pydantic import ValidationError
 from imatinib_tdm import __version__, cli_service
 from imatinib_tdm.case import Dose, format_validation_error, load_case, load_demo_case
 from imatinib_tdm.errors import CaseError, TdmError
+from imatinib_tdm.evaluation import choose_model
+from imatinib_tdm.evaluation._cli import evaluate_command
 from imatinib_tdm.io import load_nonmem_dataset
 from imatinib_tdm.ml._cli import ml_app
 from imatinib_tdm.pk import (
@@ -670,13 +672,23 @@ def interpret_command(
     if html is not None and html.suffix.lower() == ".pdf":
         raise CaseError("--html got a .pdf file name: use --pdf for a PDF", field="--html")
     case = _load_case_arg(case_file, demo)
-    model = None if model_id is None and model_file is None else _load_model(model_id, model_file)
+    auto = None
+    model: PopPKModel | None
+    if model_id == "auto" and model_file is None:
+        auto = choose_model(case)
+        model = auto.model
+    else:
+        model = (
+            None if model_id is None and model_file is None else _load_model(model_id, model_file)
+        )
     triage = None
     if triage_model is not None and not case.samples:
         from imatinib_tdm.ml import load_triage_model, triage_case
 
         triage = triage_case(load_triage_model(triage_model), case)
     result = interpret(case, model, target_id=target, alert_id=alert, seed=seed, triage=triage)
+    if auto is not None:
+        result = dataclasses.replace(result, assumptions=[auto.reason, *result.assumptions])
     used = model if model is not None else get_model(result.model["id"])
     for path in (html, pdf):
         if path is not None:
@@ -734,6 +746,7 @@ def version() -> None:
 
 cli_service.register(app)  # serve, create-admin
 app.add_typer(ml_app, name="ml")  # triage classifier: train, evaluate, predict, synthetic
+app.command("evaluate")(evaluate_command)  # external evaluation of the model library
 
 
 def main() -> None:

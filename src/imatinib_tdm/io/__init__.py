@@ -6,6 +6,8 @@
   the warnings found while reading.
 * :func:`write_nonmem_dataset`, :func:`table_to_nonmem_rows` — the inverse.
 * :func:`case_to_nonmem_rows` — a case file as NONMEM rows.
+* :func:`read_long_csv` (:class:`LongCsvColumns`) — a long CSV of TDM records (patient,
+  date-times, dose, concentration, covariates, explicit units) into the same event table.
 
 Semantics and conventions: ``docs/nonmem-datasets.md``. Imports case, units, errors and the pk
 value types and boundary (``pk._events``, ``pk.inputs``); never tdm, report, store or service.
@@ -13,6 +15,7 @@ Modules: ``_parse`` (text), ``_rows`` (row semantics and validation), ``_records
 covariate conventions), ``_table`` (padding, arrays), ``_nonmem`` (reading), ``_write``.
 """
 
+from imatinib_tdm.io._long_csv import LongCsvColumns, read_long_csv
 from imatinib_tdm.io._nonmem import (
     DEFAULT_CMT_ROUTES,
     DatasetWarning,
@@ -25,9 +28,11 @@ from imatinib_tdm.io._write import case_to_nonmem_rows, table_to_nonmem_rows, wr
 __all__ = [
     "DEFAULT_CMT_ROUTES",
     "DatasetWarning",
+    "LongCsvColumns",
     "NonmemDataset",
     "case_to_nonmem_rows",
     "load_nonmem_dataset",
+    "read_long_csv",
     "read_nonmem_dataset",
     "table_to_nonmem_rows",
     "write_nonmem_dataset",

@@ -23,7 +23,14 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from imatinib_tdm.errors import NotFoundError
-from imatinib_tdm.store import Database, Role, can_edit, can_issue_reports, get_user
+from imatinib_tdm.store import (
+    Database,
+    Role,
+    can_edit,
+    can_issue_reports,
+    get_user,
+    record_event,
+)
 
 __all__ = [
     "CSRF_HEADER",
@@ -201,6 +208,27 @@ def user_context(request: Request) -> dict[str, Any]:
 def acting_user(session: Any, user: SessionUser) -> Any:
     """The store's ``User`` row of the logged-in user, in ``session`` (the store's ``actor``)."""
     return get_user(session, user.id)
+
+
+def audit_view(
+    session: Any,
+    user: SessionUser,
+    entity_type: str,
+    entity_id: int | None,
+    *,
+    patient_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Record that ``user`` viewed patient data (the store records every change itself)."""
+    record_event(
+        session,
+        actor=acting_user(session, user),
+        action="view",
+        entity_type=entity_type,
+        entity_id=entity_id,
+        patient_id=patient_id,
+        detail=detail,
+    )
 
 
 CurrentUser = Annotated[SessionUser, Depends(require_user)]

@@ -18,7 +18,7 @@ from imatinib_tdm.pk import PopPKModel
 from imatinib_tdm.service.compute import interpret_case, resolve_model
 from imatinib_tdm.service.encoding import to_jsonable
 from imatinib_tdm.service.reporting import ReportFacts, render_report_html, render_report_pdf
-from imatinib_tdm.service.security import SessionUser, acting_user
+from imatinib_tdm.service.security import SessionUser, acting_user, audit_view
 from imatinib_tdm.store import (
     Database,
     correct_report,
@@ -28,7 +28,6 @@ from imatinib_tdm.store import (
     issue_report,
     latest_interpretation,
     list_reports,
-    record_event,
     save_interpretation,
 )
 from imatinib_tdm.tdm import Interpretation
@@ -111,14 +110,7 @@ def load_episode_view(
     with database.transaction() as session:
         episode = get_episode(session, episode_id)
         patient = get_patient(session, episode.patient_id)
-        record_event(
-            session,
-            actor=acting_user(session, user),
-            action="view",
-            entity_type="episode",
-            entity_id=episode.id,
-            patient_id=patient.id,
-        )
+        audit_view(session, user, "episode", episode.id, patient_id=patient.id)
         stored = latest_interpretation(session, episode.id)
         reports = list(list_reports(session, episode.id))
         case = episode_case(episode)

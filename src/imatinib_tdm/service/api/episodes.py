@@ -20,6 +20,7 @@ from imatinib_tdm.service.security import (
     Editor,
     RecordId,
     acting_user,
+    audit_view,
     get_database,
     verify_csrf,
 )
@@ -30,7 +31,6 @@ from imatinib_tdm.store import (
     get_episode,
     latest_interpretation,
     list_episodes,
-    record_event,
     update_episode,
 )
 
@@ -64,12 +64,11 @@ def list_episodes_endpoint(
     """A patient's episodes (with their cases); the view is audited."""
     with get_database(request).transaction() as session:
         episodes = list_episodes(session, patient_id)
-        record_event(
+        audit_view(
             session,
-            actor=acting_user(session, user),
-            action="view",
-            entity_type="episode",
-            entity_id=None,
+            user,
+            "episode",
+            None,
             patient_id=patient_id,
             detail={"n_episodes": len(episodes)},
         )
@@ -102,14 +101,7 @@ def get_episode_endpoint(
     """One episode; the view is audited."""
     with get_database(request).transaction() as session:
         episode = _episode_of(session, patient_id, episode_id)
-        record_event(
-            session,
-            actor=acting_user(session, user),
-            action="view",
-            entity_type="episode",
-            entity_id=episode.id,
-            patient_id=patient_id,
-        )
+        audit_view(session, user, "episode", episode.id, patient_id=patient_id)
         return episode_out(episode)
 
 
@@ -184,14 +176,7 @@ def latest_interpretation_endpoint(
         stored = latest_interpretation(session, episode_id)
         if stored is None:
             raise NotFoundError(f"episode {episode_id} has no interpretation yet")
-        record_event(
-            session,
-            actor=acting_user(session, user),
-            action="view",
-            entity_type="interpretation",
-            entity_id=stored.id,
-            patient_id=patient_id,
-        )
+        audit_view(session, user, "interpretation", stored.id, patient_id=patient_id)
         return {
             "id": stored.id,
             "episode_revision": stored.episode_revision,

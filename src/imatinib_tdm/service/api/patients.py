@@ -18,6 +18,7 @@ from imatinib_tdm.service.security import (
     Editor,
     RecordId,
     acting_user,
+    audit_view,
     get_database,
     verify_csrf,
 )
@@ -94,14 +95,7 @@ def get_patient_endpoint(request: Request, patient_id: RecordId, user: CurrentUs
     """One patient; the view is audited."""
     with get_database(request).transaction() as session:
         patient = get_patient(session, patient_id)
-        record_event(
-            session,
-            actor=acting_user(session, user),
-            action="view",
-            entity_type="patient",
-            entity_id=patient.id,
-            patient_id=patient.id,
-        )
+        audit_view(session, user, "patient", patient.id, patient_id=patient.id)
         return patient_out(patient)
 
 

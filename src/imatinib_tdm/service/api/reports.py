@@ -15,6 +15,7 @@ from imatinib_tdm.service.security import (
     RecordId,
     SessionUser,
     acting_user,
+    audit_view,
     get_database,
     verify_csrf,
 )
@@ -78,12 +79,11 @@ def list_reports_endpoint(
     with get_database(request).transaction() as session:
         episode = get_episode(session, episode_id)
         reports = list_reports(session, episode.id)
-        record_event(
+        audit_view(
             session,
-            actor=acting_user(session, user),
-            action="view",
-            entity_type="report",
-            entity_id=None,
+            user,
+            "report",
+            None,
             patient_id=episode.patient_id,
             detail={"episode_id": episode.id, "n_reports": len(reports)},
         )

@@ -33,6 +33,7 @@ from imatinib_tdm.service.security import (
     Issuer,
     RecordId,
     acting_user,
+    audit_view,
     get_database,
     verify_csrf,
 )
@@ -47,7 +48,6 @@ from imatinib_tdm.store import (
     episode_case,
     get_episode,
     get_patient,
-    record_event,
     update_episode,
 )
 from imatinib_tdm.tdm import interaction_names
@@ -159,14 +159,7 @@ def edit_episode_page(request: Request, episode_id: RecordId, user: Editor) -> A
     with get_database(request).transaction() as session:
         episode = get_episode(session, episode_id)
         patient = get_patient(session, episode.patient_id)
-        record_event(
-            session,
-            actor=acting_user(session, user),
-            action="view",
-            entity_type="episode",
-            entity_id=episode.id,
-            patient_id=patient.id,
-        )
+        audit_view(session, user, "episode", episode.id, patient_id=patient.id)
     values = case_to_values(episode.case_json)
     values["label"] = episode.label
     return _form_page(
@@ -314,12 +307,11 @@ def what_if_page(
     settings = _settings(request)
     with get_database(request).transaction() as session:
         episode = get_episode(session, episode_id)
-        record_event(
+        audit_view(
             session,
-            actor=acting_user(session, user),
-            action="view",
-            entity_type="episode",
-            entity_id=episode.id,
+            user,
+            "episode",
+            episode.id,
             patient_id=episode.patient_id,
             detail={"page": "whatif"},
         )

@@ -16,6 +16,7 @@ from imatinib_tdm.service.security import (
     Editor,
     RecordId,
     acting_user,
+    audit_view,
     get_database,
     verify_csrf,
 )
@@ -102,14 +103,7 @@ def patient_page(
     with get_database(request).transaction() as session:
         patient = get_patient(session, patient_id)
         episodes = list_episodes(session, patient_id)
-        record_event(
-            session,
-            actor=acting_user(session, user),
-            action="view",
-            entity_type="patient",
-            entity_id=patient.id,
-            patient_id=patient.id,
-        )
+        audit_view(session, user, "patient", patient.id, patient_id=patient.id)
     cases = [(e.label or f"episode {e.id}", episode_case(e)) for e in episodes]
     return render(
         request,

@@ -1,0 +1,201 @@
+"""Model averaging and model selection driven by each model's fit to the patient's own data.
+
+This package's method (the reference KB cites no published averaging formula): for each patient
+and each forecasting step, every evaluable model is fitted by MAP to the patient's earlier
+observations (:mod:`._predictions`), and its fit is scored by the individual marginal likelihood
+of those observations (Laplace approximation: ``c_m = OFV_m + log det Ω_m − log det Σ̂_m``, plus
+``2 Σ log y`` for log-scale residual models so that all models refer to the same data scale).
+Then, with ``Δ_m = c_m − min_m c_m``::
+
+    weight_m = exp(−Δ_m / 2) / Σ_j exp(−Δ_j / 2)
+    averaging:  forecast = Σ_m weight_m · forecast_m
+    selection:  forecast = forecast of the model with the largest weight
+
+i.e. weights proportional to each model's likelihood of the patient's data with equal prior
+model probabilities. The weights of the fit to all the data do the same for the individual
+predictions. Averaged and selected forecasts are scored with the same metrics as single models,
+so the three can be compared on exactly the same observations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from imatinib_tdm.errors import TdmError
+from imatinib_tdm.evaluation._evaluate import ModelEvaluation, model_metrics
+from imatinib_tdm.evaluation._layout import FloatArray
+from imatinib_tdm.evaluation._predictions import ModelPredictions, predict_model
+from imatinib_tdm.pk import EventTable, PopPKModel
+
+__all__ = [
+    "AVERAGING_ID",
+    "SELECTION_ID",
+    "PatientModelWeights",
+    "combine_models",
+    "likelihood_weights",
+    "patient_model_weights",
+]
+
+AVERAGING_ID = "model_averaging"
+SELECTION_ID = "model_selection"
+
+
+def likelihood_weights(criteria: FloatArray) -> FloatArray:
+    """Normalised weights ``exp(−Δ/2)`` from criteria ``(n_obs, n_models)`` (-2 log likelihood).
+
+    Models with a non-finite criterion get weight 0; a row with no finite criterion is all nan.
+
+    Examples
+    --------
+    >>> likelihood_weights(np.array([[0.0, 2 * np.log(3.0)]])).round(3).tolist()
+    [[0.75, 0.25]]
+    """
+    crit = np.asarray(criteria, dtype=np.float64)
+    finite = np.isfinite(crit)
+    with np.errstate(invalid="ignore"):
+        best = np.min(np.where(finite, crit, np.inf), axis=1, keepdims=True)
+        raw = np.where(finite, np.exp(-(crit - best) / 2.0), 0.0)
+        total = raw.sum(axis=1, keepdims=True)
+        return np.where(total > 0, raw / np.where(total > 0, total, 1.0), np.nan)
+
+
+def _stack(parts: Sequence[ModelPredictions], name: str) -> FloatArray:
+    return np.stack([np.asarray(getattr(p, name), dtype=np.float64) for p in parts], axis=1)
+
+
+def _combine(values: FloatArray, criteria: FloatArray) -> tuple[FloatArray, FloatArray]:
+    usable = np.isfinite(values) & (values > 0)
+    weights = likelihood_weights(np.where(usable, criteria, np.nan))
+    averaged = np.nansum(np.where(usable, values, 0.0) * np.nan_to_num(weights), axis=1)
+    none = ~np.isfinite(weights).any(axis=1)
+    averaged = np.where(none, np.nan, averaged)
+    best = np.argmax(np.nan_to_num(weights, nan=-1.0), axis=1)
+    selected = np.where(none, np.nan, values[np.arange(values.shape[0]), best])
+    return averaged, selected
+
+
+def combine_models(
+    evaluations: Sequence[ModelEvaluation],
+) -> tuple[ModelEvaluation, ModelEvaluation]:
+    """Model averaging and model selection over the evaluable models of one dataset.
+
+    Parameters
+    ----------
+    evaluations : sequence of ModelEvaluation
+        Evaluations of several models on the same event table; those with an ``error`` are
+        ignored.
+
+    Returns
+    -------
+    (averaging, selection) : tuple of ModelEvaluation
+        Forecast and individual predictions combined as described in the module docstring;
+        the population prediction is left empty (nan: there are no data to weight models by).
+        ``error`` is set when fewer than two models could be evaluated.
+    """
+    usable = [e for e in evaluations if e.error is None and e.predictions is not None]
+    names = ", ".join(e.model_id for e in usable)
+    if len(usable) < 2:
+        reason = "model averaging and selection need at least two evaluable models"
+        return (
+            ModelEvaluation(AVERAGING_ID, "model averaging", error=reason),
+            ModelEvaluation(SELECTION_ID, "model selection", error=reason),
+        )
+    parts = [e.predictions for e in usable if e.predictions is not None]
+    first = parts[0]
+    for part in parts[1:]:
+        same = part.n_obs == first.n_obs and np.array_equal(part.patient_id, first.patient_id)
+        if not (same and np.allclose(part.time_h, first.time_h)):
+            raise ValueError("evaluations to combine must come from the same dataset")
+    f_avg, f_sel = _combine(_stack(parts, "forecast_mg_per_l"), _stack(parts, "forecast_criterion"))
+    i_avg, i_sel = _combine(
+        _stack(parts, "individual_mg_per_l"), _stack(parts, "individual_criterion")
+    )
+    nan = np.full(first.n_obs, np.nan)
+    out = []
+    for model_id, label, forecast, individual in (
+        (AVERAGING_ID, f"model averaging over {names}", f_avg, i_avg),
+        (SELECTION_ID, f"model selection among {names}", f_sel, i_sel),
+    ):
+        predictions = ModelPredictions(
+            model_id=model_id,
+            patient_id=first.patient_id,
+            time_h=first.time_h,
+            time_after_dose_h=first.time_after_dose_h,
+            occasion=first.occasion,
+            observed_mg_per_l=first.observed_mg_per_l,
+            censored=first.censored,
+            population_mg_per_l=nan,
+            individual_mg_per_l=individual,
+            forecast_mg_per_l=forecast,
+            forecast_criterion=nan,
+            individual_criterion=nan,
+            covariates=dict(first.covariates),
+        )
+        out.append(
+            ModelEvaluation(
+                model_id=model_id,
+                label=label,
+                predictions=predictions,
+                metrics=model_metrics(predictions),
+            )
+        )
+    return out[0], out[1]
+
+
+@dataclass(frozen=True, eq=False)
+class PatientModelWeights:
+    """Per patient, the weight of each model given all of the patient's observations.
+
+    Attributes
+    ----------
+    ids : tuple of str, patients
+    model_ids : tuple of str
+    weights : ndarray (n_patients, n_models); 0 for a model that cannot be evaluated, nan for
+        a patient without observations
+    errors : mapping model_id -> reason the model could not be evaluated
+    """
+
+    ids: tuple[str, ...]
+    model_ids: tuple[str, ...]
+    weights: FloatArray
+    errors: dict[str, str]
+
+    def selected(self) -> tuple[str | None, ...]:
+        """The model with the largest weight for each patient (None without data)."""
+        return tuple(
+            None if not np.isfinite(row).any() else self.model_ids[int(np.nanargmax(row))]
+            for row in self.weights
+        )
+
+
+def patient_model_weights(models: Sequence[PopPKModel], table: EventTable) -> PatientModelWeights:
+    """Likelihood weights of ``models`` for each patient of ``table`` (all observations).
+
+    The basis for choosing or averaging models for one patient (e.g. an interpretation with an
+    automatic model choice): the same criterion as :func:`combine_models`, on the fit to all of
+    the patient's data. Models that cannot be evaluated get weight 0 and their reason.
+    """
+    criteria = []
+    errors: dict[str, str] = {}
+    for model in models:
+        try:
+            pred = predict_model(model, table, forecasting=False)
+        except TdmError as exc:
+            errors[model.id] = str(exc)
+            criteria.append(np.full(table.n_patients, np.nan))
+            continue
+        per_patient = np.full(table.n_patients, np.nan)
+        index = {pid: i for i, pid in enumerate(table.ids)}
+        for pid, value in zip(pred.patient_id.tolist(), pred.individual_criterion, strict=True):
+            per_patient[index[pid]] = value
+        criteria.append(per_patient)
+    stacked = np.stack(criteria, axis=1) if criteria else np.zeros((table.n_patients, 0))
+    return PatientModelWeights(
+        ids=table.ids,
+        model_ids=tuple(m.id for m in models),
+        weights=likelihood_weights(stacked),
+        errors=errors,
+    )
