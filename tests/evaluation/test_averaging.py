@@ -11,10 +11,11 @@ assertion.
 from __future__ import annotations
 
 import pytest
-from conftest import simulated, stack
 
 from imatinib_tdm.evaluation import AVERAGING_ID, SELECTION_ID, evaluate_dataset
 from imatinib_tdm.pk.library import get_model
+
+from .conftest import simulated, stack
 
 
 def _forecast_metrics(study):  # type: ignore[no-untyped-def]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import simulated
 
 from imatinib_tdm.evaluation import evaluate_model, npde, pcvpc
 from imatinib_tdm.pk.library import get_model
+
+from .conftest import simulated
 
 
 @pytest.mark.parametrize("model_id", ["widmer2006_base", "gotta2014"])

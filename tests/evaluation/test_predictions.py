@@ -6,7 +6,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import simulated
 
 from imatinib_tdm.evaluation import (
     concatenate_predictions,
@@ -15,6 +14,8 @@ from imatinib_tdm.evaluation import (
     predict_model,
 )
 from imatinib_tdm.pk.library import get_model
+
+from .conftest import simulated
 
 CANDIDATES = ["widmer2006_base", "yamakawa2011", "wang2019"]
 

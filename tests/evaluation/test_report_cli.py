@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 import typer
-from conftest import simulated
 from typer.testing import CliRunner
 
 from imatinib_tdm.evaluation import evaluate_dataset, render_evaluation_html
 from imatinib_tdm.evaluation._cli import evaluate_command
 from imatinib_tdm.io import write_nonmem_dataset
 from imatinib_tdm.pk.library import get_model
+
+from .conftest import simulated
 
 
 def _app() -> typer.Typer:
