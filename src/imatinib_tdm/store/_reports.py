@@ -152,29 +152,62 @@ def issue_report(
             "issue a correction",
             field="version",
         )
+    return _file_report(
+        session,
+        episode,
+        actor=actor,
+        interpretation_id=interpretation_id,
+        html=html,
+        pdf=pdf,
+        validator_name=validator_name,
+        previous=None,
+        reason=None,
+    )
+
+
+def _file_report(
+    session: Session,
+    episode: Episode,
+    *,
+    actor: User,
+    interpretation_id: int,
+    html: str,
+    pdf: bytes,
+    validator_name: str,
+    previous: Report | None,
+    reason: str | None,
+) -> Report:
+    """Store a new report version (1, or the one after ``previous``) and audit it."""
     interpretation = _check_interpretation(session, episode, interpretation_id)
     _check_documents(html, pdf)
     report = _new_report(
         episode=episode,
         interpretation=interpretation,
         actor=actor,
-        version=1,
-        supersedes_id=None,
+        version=1 if previous is None else previous.version + 1,
+        supersedes_id=None if previous is None else previous.id,
         html=html,
         pdf=pdf,
         validator_name=validator_name,
-        reason=None,
+        reason=reason,
     )
     _store(session, report)
     episode.status = EpisodeStatus.REPORTED
+    detail: dict[str, int] = {
+        "episode_id": episode.id,
+        "version": report.version,
+        "interpretation_id": interpretation.id,
+    }
+    if previous is not None:
+        detail["supersedes_id"] = previous.id
     record_event(
         session,
         actor=actor,
-        action=AuditAction.ISSUE,
+        action=AuditAction.ISSUE if previous is None else AuditAction.CORRECT,
         entity_type="report",
         entity_id=report.id,
         patient_id=episode.patient_id,
-        detail={"episode_id": episode.id, "version": 1, "interpretation_id": interpretation.id},
+        detail=detail,
     )
     return report
 
@@ -221,36 +254,17 @@ def correct_report(
             field="report_id",
         )
     why = require_text(reason, field="reason", max_length=REASON_LENGTH, multiline=True)
-    interpretation = _check_interpretation(session, episode, interpretation_id)
-    _check_documents(html, pdf)
-    report = _new_report(
-        episode=episode,
-        interpretation=interpretation,
+    return _file_report(
+        session,
+        episode,
         actor=actor,
-        version=previous.version + 1,
-        supersedes_id=previous.id,
+        interpretation_id=interpretation_id,
         html=html,
         pdf=pdf,
         validator_name=validator_name,
+        previous=previous,
         reason=why,
     )
-    _store(session, report)
-    episode.status = EpisodeStatus.REPORTED
-    record_event(
-        session,
-        actor=actor,
-        action=AuditAction.CORRECT,
-        entity_type="report",
-        entity_id=report.id,
-        patient_id=episode.patient_id,
-        detail={
-            "episode_id": episode.id,
-            "version": report.version,
-            "supersedes_id": previous.id,
-            "interpretation_id": interpretation.id,
-        },
-    )
-    return report
 
 
 def get_report(session: Session, report_id: int) -> Report:
