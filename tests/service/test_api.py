@@ -200,3 +200,26 @@ def test_interpret_issue_download_and_correct_a_report(
     assert corrected.json()["version"] == 2 and corrected.json()["supersedes_id"] == report["id"]
     versions = pharmacologist.get(f"/api/episodes/{episode_id}/reports").json()
     assert [v["version"] for v in versions] == [1, 2]
+
+
+def test_interpret_with_model_auto_states_the_choice(
+    client_as: Client, case_json: dict[str, Any]
+) -> None:
+    answer = client_as("viewer").post("/api/interpret", json={"case": case_json, "model": "auto"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["assumptions"][0].startswith("--model auto:")
+    assert body["model"]["id"] in body["assumptions"][0]
+
+
+def test_episode_interpreted_with_model_auto_files_the_chosen_model(
+    client_as: Client, patient_with_episode: tuple[int, int]
+) -> None:
+    patient_id, episode_id = patient_with_episode
+    answer = client_as("clinician").post(
+        f"/api/patients/{patient_id}/episodes/{episode_id}/interpretations", json={"model": "auto"}
+    )
+    assert answer.status_code == 201, answer.text
+    result = answer.json()["result"]
+    assert result["model"]["id"] != "auto"
+    assert result["assumptions"][0].startswith("--model auto:")

@@ -19,7 +19,9 @@ from imatinib_tdm.pk.library import get_model
 from imatinib_tdm.tdm import DoseRecommendation, Interpretation, interpret, recommend_dose
 
 __all__ = [
+    "AUTO_MODEL",
     "configure_triage",
+    "interpret_auto",
     "interpret_case",
     "parse_request_case",
     "resolve_model",
@@ -74,6 +76,29 @@ def resolve_model(model_id: str | None, default_model_id: str) -> PopPKModel:
         return get_model(model_id or default_model_id)
     except UnknownModelError as error:
         raise CaseError(error.message, field="model") from error
+
+
+AUTO_MODEL = "auto"
+"""Model id that asks for the library model fitting the patient's levels best (issue 7)."""
+
+
+def interpret_auto(
+    case: Case,
+    *,
+    target: str | None = None,
+    alert: str | None = None,
+    probability: float = 0.8,
+    seed: int = 20261126,
+) -> Interpretation:
+    """:func:`interpret_case` with the model chosen by
+    :func:`imatinib_tdm.evaluation.choose_model`; the choice is the first assumption."""
+    from imatinib_tdm.evaluation import choose_model
+
+    choice = choose_model(case)
+    result = interpret_case(
+        case, choice.model, target=target, alert=alert, probability=probability, seed=seed
+    )
+    return dataclasses.replace(result, assumptions=[choice.reason, *result.assumptions])
 
 
 def interpret_case(

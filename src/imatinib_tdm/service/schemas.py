@@ -74,7 +74,8 @@ class CaseBody(_Strict):
     model: str | None = Field(
         default=None,
         pattern=_ID_PATTERN,
-        description="model id from GET /api/models; default: the service's default model",
+        description="model id from GET /api/models, or 'auto' (POST /api/interpret: the library "
+        "model that fits the patient's levels best); default: the service's default model",
     )
     target: str | None = Field(
         default=None, pattern=_ID_PATTERN, description="target id (data/targets.yaml)"

@@ -15,7 +15,7 @@ from typing import Any
 from imatinib_tdm.case import Case, parse_case
 from imatinib_tdm.errors import CaseError, ConflictError
 from imatinib_tdm.pk import PopPKModel
-from imatinib_tdm.service.compute import interpret_case, resolve_model
+from imatinib_tdm.service.compute import AUTO_MODEL, interpret_auto, interpret_case, resolve_model
 from imatinib_tdm.service.encoding import to_jsonable
 from imatinib_tdm.service.reporting import ReportFacts, render_report_html, render_report_pdf
 from imatinib_tdm.service.security import SessionUser, acting_user, audit_view
@@ -84,8 +84,13 @@ def interpret_episode(
         episode = get_episode(session, episode_id)
         revision = episode.revision
         case = episode_case(episode)
-    model = resolve_model(model_id, default_model_id)
-    result = to_jsonable(interpret_case(case, model, target=target, alert=alert).to_dict())
+    if model_id == AUTO_MODEL:
+        interpretation = interpret_auto(case, target=target, alert=alert)
+        model = resolve_model(interpretation.model["id"], default_model_id)
+    else:
+        model = resolve_model(model_id, default_model_id)
+        interpretation = interpret_case(case, model, target=target, alert=alert)
+    result = to_jsonable(interpretation.to_dict())
     with database.transaction() as session:
         # computed outside the lock: refuse to file it under a case someone changed meanwhile
         if get_episode(session, episode_id).revision != revision:

@@ -243,7 +243,7 @@ def episode_page(request: Request, episode_id: RecordId, user: CurrentUser) -> A
         ),
         figure=figure,
         reports=view.reports,
-        model_select=model_select(selected),
+        model_select=model_select(selected, auto=True),
     )
 
 

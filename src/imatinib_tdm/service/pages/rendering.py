@@ -28,9 +28,14 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     )
 
 
-def model_select(selected: str, *, name: str = "model") -> Markup:
-    """A labelled ``<select>`` of the library models (ids with their citation's first author)."""
+def model_select(selected: str, *, name: str = "model", auto: bool = False) -> Markup:
+    """A labelled ``<select>`` of the library models (ids with their citation's first author);
+    with ``auto``, first the automatic choice (the model fitting the patient's levels best)."""
     options = []
+    if auto:
+        options.append(
+            '<option value="auto">auto — the library model that fits the levels best</option>'
+        )
     for model in list_models():
         chosen = " selected" if model.id == selected else ""
         options.append(
