@@ -22,7 +22,7 @@ from imatinib_tdm import __version__
 from imatinib_tdm.case import Case
 from imatinib_tdm.pk import DoseHistory, PopPKModel
 from imatinib_tdm.report._plot import PlotSample, plot_individual_profile
-from imatinib_tdm.tdm import DoseRecommendation, IndividualEstimate
+from imatinib_tdm.tdm import DoseRecommendation, IndividualEstimate, covariates_with_current_dose
 
 __all__ = [
     "DEVICE_NOTICE",
@@ -285,10 +285,7 @@ def samples_from_estimate(estimate: IndividualEstimate) -> list[PlotSample]:
 
 def _plot_inputs(case: Case) -> tuple[dict[str, float], DoseHistory]:
     """Covariates (with ``daily_dose_mg`` of the current regimen) and the dose history."""
-    covariates = case.covariate_values()
-    last = max(case.doses, key=lambda d: case.hours_since_first_dose(d.time))
-    if last.interval_h is not None:  # as tdm.recommend_dose: the regimen of the last entry
-        covariates["daily_dose_mg"] = float(last.amount_mg) * 24.0 / float(last.interval_h)
+    covariates = covariates_with_current_dose(case)
     events = case.dose_events()
     doses = DoseHistory.create([t for t, _ in events], [a for _, a in events])
     return covariates, doses

@@ -25,7 +25,7 @@ from imatinib_tdm.errors import TdmError
 from imatinib_tdm.pk import DoseHistory, PopPKModel, resolve_covariates, sample_etas
 from imatinib_tdm.report._html import _laplace_draws, samples_from_estimate
 from imatinib_tdm.report._plot import PlotSample, plot_individual_profile
-from imatinib_tdm.tdm import Interpretation, load_trough_correction
+from imatinib_tdm.tdm import Interpretation, covariates_with_current_dose, load_trough_correction
 
 __all__ = ["InterpretationFigure", "plot_interpretation"]
 
@@ -56,10 +56,7 @@ class InterpretationFigure:
 
 def _resolved_covariates(case: Case, model: PopPKModel) -> dict[str, float]:
     """The case's covariates with the model's documented substitutions, plus the daily dose."""
-    values: dict[str, Any] = dict(case.covariate_values())
-    last = max(case.doses, key=lambda d: case.hours_since_first_dose(d.time))
-    if last.interval_h is not None:  # as tdm: the regimen of the last dose entry
-        values["daily_dose_mg"] = float(last.amount_mg) * HOURS_PER_DAY / float(last.interval_h)
+    values: dict[str, Any] = dict(covariates_with_current_dose(case))
     resolved = resolve_covariates(model, values)
     out = {name: float(np.asarray(v).reshape(-1)[0]) for name, v in resolved.values.items()}
     if "daily_dose_mg" in values:

@@ -20,7 +20,7 @@ import numpy as np
 from imatinib_tdm.case import Case
 from imatinib_tdm.pk import DoseHistory, PopPKModel, individual_parameters, predict_concentrations
 from imatinib_tdm.service.encoding import to_jsonable
-from imatinib_tdm.tdm import Interpretation
+from imatinib_tdm.tdm import Interpretation, covariates_with_current_dose
 from imatinib_tdm.units import convert_concentration
 
 __all__ = ["history_figure", "interpretation_figure"]
@@ -40,11 +40,7 @@ _LAYOUT: dict[str, Any] = {
 def _doses(case: Case) -> tuple[DoseHistory, dict[str, float]]:
     events = case.dose_events()
     doses = DoseHistory.create([t for t, _ in events], [a for _, a in events])
-    covariates = case.covariate_values()
-    last = max(case.doses, key=lambda d: case.hours_since_first_dose(d.time))
-    if last.interval_h is not None:  # models with the daily dose as covariate: current regimen
-        covariates["daily_dose_mg"] = float(last.amount_mg) * 24.0 / float(last.interval_h)
-    return doses, covariates
+    return doses, covariates_with_current_dose(case)
 
 
 def interpretation_figure(

@@ -64,7 +64,12 @@ from imatinib_tdm.tdm._patient_factor_rules import load_patient_factors
 from imatinib_tdm.tdm._patient_factors import assess_patient_factors
 from imatinib_tdm.tdm._priority import TriageResult
 from imatinib_tdm.tdm._references import KnowledgeReference, find_knowledge_reference
-from imatinib_tdm.tdm._regimens import Regimen, candidate_regimens, compute_body_surface_area
+from imatinib_tdm.tdm._regimens import (
+    Regimen,
+    candidate_regimens,
+    compute_body_surface_area,
+    covariates_with_current_dose,
+)
 from imatinib_tdm.tdm._resampling import SteadyStateTiming, predict_time_to_steady_state
 from imatinib_tdm.tdm._sampling import check_sampling, classify_sample, classify_trough
 from imatinib_tdm.tdm._sampling_rules import load_sampling_rules
@@ -105,6 +110,7 @@ __all__ = [
     "classify_trough",
     "compute_body_surface_area",
     "correct_trough_log_linear",
+    "covariates_with_current_dose",
     "default_model",
     "estimate_individual",
     "estimate_table",

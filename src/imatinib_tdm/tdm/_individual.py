@@ -42,7 +42,12 @@ from imatinib_tdm.pk._posterior import PosteriorSample, sample_posterior
 from imatinib_tdm.pk.inputs import case_to_event_table
 from imatinib_tdm.tdm._dosing import DoseAdvice, evaluate_regimens, recommend_regimen
 from imatinib_tdm.tdm._knowledge import Indication, Threshold, load_targets
-from imatinib_tdm.tdm._regimens import Regimen, candidate_regimens, current_regimen
+from imatinib_tdm.tdm._regimens import (
+    Regimen,
+    candidate_regimens,
+    covariates_with_current_dose,
+    current_regimen,
+)
 from imatinib_tdm.tdm._resampling import SteadyStateTiming, predict_time_to_steady_state
 from imatinib_tdm.tdm._trough import correct_trough_log_linear
 
@@ -145,13 +150,11 @@ def _draw_parameters(model: PopPKModel, fit: _Fit) -> PKParameters:
 
 def _fit(case: Case, model: PopPKModel, *, n_draws: int, n_proposals: int, seed: int) -> _Fit:
     table = case_to_event_table(case)
-    covariates = case.covariate_values()
+    covariates = covariates_with_current_dose(case)
     regimen = current_regimen(case)
     if regimen is not None:
-        daily = regimen.daily_dose_mg
-        extra = {"daily_dose_mg": np.full(table.time_h.shape, daily)}
+        extra = {"daily_dose_mg": np.full(table.time_h.shape, regimen.daily_dose_mg)}
         table = dataclasses.replace(table, covariates={**table.covariates, **extra})
-        covariates = {**covariates, "daily_dose_mg": daily}
     problem = prepare_map_problem(model, table)
     result = estimate_map(problem)
     posterior = sample_posterior(

@@ -25,6 +25,8 @@ __all__ = [
     "TabletCount",
     "candidate_regimens",
     "compute_body_surface_area",
+    "covariates_with_current_dose",
+    "current_regimen",
 ]
 
 HOURS_PER_DAY = 24.0
@@ -269,3 +271,16 @@ def current_regimen(case: Case) -> Regimen | None:
         basis="current regimen (last dose entry of the case)",
         tablets=(),
     )
+
+
+def covariates_with_current_dose(case: Case) -> dict[str, float]:
+    """The case's covariate values plus ``daily_dose_mg`` (mg/day) of :func:`current_regimen`.
+
+    For models with the daily dose as a covariate (e.g. golabchifar2014); without a repeating
+    regimen the daily dose is left out.
+    """
+    covariates = case.covariate_values()
+    regimen = current_regimen(case)
+    if regimen is not None:
+        covariates["daily_dose_mg"] = regimen.daily_dose_mg
+    return covariates
