@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from imatinib_tdm import __version__, cli_service
 from imatinib_tdm.case import Dose, format_validation_error, load_case, load_demo_case
 from imatinib_tdm.errors import CaseError, TdmError
-from imatinib_tdm.evaluation import choose_model
+from imatinib_tdm.evaluation import choose_model, load_centre_model_prior
 from imatinib_tdm.evaluation._cli import evaluate_command
 from imatinib_tdm.io import load_nonmem_dataset
 from imatinib_tdm.ml._cli import ml_app
@@ -648,6 +648,14 @@ def interpret_command(
         typer.Option("--model", help="Library model id (default: chosen for the case, stated)."),
     ] = None,
     model_file: Annotated[Path | None, typer.Option("--model-file")] = None,
+    model_prior: Annotated[
+        Path | None,
+        typer.Option(
+            "--model-prior",
+            help="With --model auto: the JSON of 'imatinib-tdm evaluate ... --json' whose "
+            "centre_model_prior (the centre's model proportions) weights the choice.",
+        ),
+    ] = None,
     target: Annotated[str | None, typer.Option(help="Target id (data/targets.yaml).")] = None,
     alert: Annotated[str | None, typer.Option(help="Alert id (data/targets.yaml).")] = None,
     seed: Annotated[int, typer.Option()] = 20261126,
@@ -671,11 +679,16 @@ def interpret_command(
         raise CaseError(f"the PDF report needs a .pdf file name, got {pdf.name!r}", field="--pdf")
     if html is not None and html.suffix.lower() == ".pdf":
         raise CaseError("--html got a .pdf file name: use --pdf for a PDF", field="--html")
+    if model_prior is not None and (model_id != "auto" or model_file is not None):
+        raise CaseError("--model-prior is used only with --model auto", field="--model-prior")
     case = _load_case_arg(case_file, demo)
     auto = None
     model: PopPKModel | None
     if model_id == "auto" and model_file is None:
-        auto = choose_model(case)
+        prior = None if model_prior is None else load_centre_model_prior(model_prior)
+        auto = choose_model(
+            case, prior, prior_source=None if model_prior is None else str(model_prior)
+        )
         model = auto.model
     else:
         model = (

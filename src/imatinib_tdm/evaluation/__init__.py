@@ -9,7 +9,9 @@
   model cannot use (``error`` says why).
 * :func:`combine_models` — model averaging and selection weighted by each model's likelihood of
   the patient's own data; :func:`patient_model_weights` — those weights for each patient given
-  all of their data (the basis of an automatic model choice).
+  all of their data (the basis of an automatic model choice); with the centre prior
+  (:func:`estimate_centre_prior`, :func:`centre_model_prior`): the centre's population as a
+  finite mixture of models, proportions by EM, cross-fitted per patient.
 * :func:`evaluate_dataset` — all of it for a list of models, with the ranking and subgroup
   tables; :func:`write_evaluation_report` writes the HTML report.
 * :func:`choose_model` — the automatic model choice of ``interpret --model auto``.
@@ -20,14 +22,22 @@ Imports case, pk, io, tdm, units, errors; never report, store, service or cli.
 """
 
 from imatinib_tdm.evaluation._allometry import allometric_model
-from imatinib_tdm.evaluation._auto import AutoModelChoice, choose_model
+from imatinib_tdm.evaluation._auto import AutoModelChoice, choose_model, load_centre_model_prior
 from imatinib_tdm.evaluation._averaging import (
+    AVERAGING_CENTRE_ID,
     AVERAGING_ID,
+    SELECTION_CENTRE_ID,
     SELECTION_ID,
     PatientModelWeights,
     combine_models,
+    estimate_centre_prior,
     likelihood_weights,
     patient_model_weights,
+)
+from imatinib_tdm.evaluation._centre_prior import (
+    CentreModelPrior,
+    centre_model_prior,
+    mixture_proportions,
 )
 from imatinib_tdm.evaluation._evaluate import DEFAULT_SEED, ModelEvaluation, evaluate_model
 from imatinib_tdm.evaluation._layout import ObservationLayout, observation_layout
@@ -49,10 +59,13 @@ from imatinib_tdm.evaluation._simulate import simulate_dataset, simulate_replica
 from imatinib_tdm.evaluation._study import EvaluationStudy, evaluate_dataset
 
 __all__ = [
+    "AVERAGING_CENTRE_ID",
     "AVERAGING_ID",
     "DEFAULT_SEED",
+    "SELECTION_CENTRE_ID",
     "SELECTION_ID",
     "AutoModelChoice",
+    "CentreModelPrior",
     "EvaluationStudy",
     "ModelEvaluation",
     "ModelPredictions",
@@ -62,12 +75,16 @@ __all__ = [
     "RankingRow",
     "VpcData",
     "allometric_model",
+    "centre_model_prior",
     "choose_model",
     "combine_models",
     "concatenate_predictions",
+    "estimate_centre_prior",
     "evaluate_dataset",
     "evaluate_model",
     "likelihood_weights",
+    "load_centre_model_prior",
+    "mixture_proportions",
     "npde",
     "observation_layout",
     "patient_model_weights",

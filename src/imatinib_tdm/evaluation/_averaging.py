@@ -12,52 +12,89 @@ Then, with ``Δ_m = c_m − min_m c_m``::
     selection:  forecast = forecast of the model with the largest weight
 
 i.e. weights proportional to each model's likelihood of the patient's data with equal prior
-model probabilities. The weights of the fit to all the data do the same for the individual
-predictions. Averaged and selected forecasts are scored with the same metrics as single models,
-so the three can be compared on exactly the same observations.
+model probabilities (ids ``model_averaging``, ``model_selection``). The weights of the fit to
+all the data do the same for the individual predictions. Averaged and selected forecasts are
+scored with the same metrics as single models, so they can be compared on exactly the same
+observations.
+
+**Centre prior** (ids ``model_averaging_centre``, ``model_selection_centre``; also this
+package's method, :mod:`._centre_prior`): the equal prior probabilities are replaced by the
+centre's mixing proportions, estimated by EM from the other patients of the dataset
+(cross-fitted: never from the patient's own data)::
+
+    weight_m = π_m · exp(−Δ_m / 2) / Σ_j π_j · exp(−Δ_j / 2)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from imatinib_tdm.errors import TdmError
+from imatinib_tdm.evaluation._centre_prior import (
+    DEFAULT_MIN_PATIENTS,
+    DEFAULT_N_FOLDS,
+    DEFAULT_PSEUDO_COUNT,
+    CentreModelPrior,
+    centre_model_prior,
+    patient_criteria,
+)
 from imatinib_tdm.evaluation._evaluate import ModelEvaluation, model_metrics
 from imatinib_tdm.evaluation._layout import FloatArray
 from imatinib_tdm.evaluation._predictions import ModelPredictions, predict_model
 from imatinib_tdm.pk import EventTable, PopPKModel
 
 __all__ = [
+    "AVERAGING_CENTRE_ID",
     "AVERAGING_ID",
+    "SELECTION_CENTRE_ID",
     "SELECTION_ID",
     "PatientModelWeights",
     "combine_models",
+    "estimate_centre_prior",
     "likelihood_weights",
     "patient_model_weights",
 ]
 
 AVERAGING_ID = "model_averaging"
 SELECTION_ID = "model_selection"
+AVERAGING_CENTRE_ID = "model_averaging_centre"
+SELECTION_CENTRE_ID = "model_selection_centre"
 
 
-def likelihood_weights(criteria: FloatArray) -> FloatArray:
-    """Normalised weights ``exp(−Δ/2)`` from criteria ``(n_obs, n_models)`` (-2 log likelihood).
+def likelihood_weights(criteria: FloatArray, prior: FloatArray | None = None) -> FloatArray:
+    """Normalised weights ``π · exp(−Δ/2)`` from criteria ``(n_obs, n_models)`` (-2 log lik.).
 
-    Models with a non-finite criterion get weight 0; a row with no finite criterion is all nan.
+    Parameters
+    ----------
+    criteria : ndarray (n_obs, n_models)
+    prior : ndarray (n_models,) or (n_obs, n_models), optional
+        Prior model probabilities (need not be normalised); default equal.
+
+    Models with a non-finite criterion or a prior of 0 get weight 0; a row where no model has
+    both is all nan.
 
     Examples
     --------
     >>> likelihood_weights(np.array([[0.0, 2 * np.log(3.0)]])).round(3).tolist()
     [[0.75, 0.25]]
+    >>> likelihood_weights(np.array([[0.0, 2 * np.log(3.0)]]), np.array([0.25, 0.75])).tolist()
+    [[0.5, 0.5]]
     """
     crit = np.asarray(criteria, dtype=np.float64)
     finite = np.isfinite(crit)
-    with np.errstate(invalid="ignore"):
+    if prior is not None:
+        pi = np.broadcast_to(np.asarray(prior, dtype=np.float64), crit.shape)
+        if np.any(~np.isfinite(pi) | (pi < 0)):
+            raise ValueError("prior model probabilities must be finite and >= 0")
+        finite = finite & (pi > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
         best = np.min(np.where(finite, crit, np.inf), axis=1, keepdims=True)
         raw = np.where(finite, np.exp(-(crit - best) / 2.0), 0.0)
+        if prior is not None:
+            raw = raw * pi
         total = raw.sum(axis=1, keepdims=True)
         return np.where(total > 0, raw / np.where(total > 0, total, 1.0), np.nan)
 
@@ -66,9 +103,11 @@ def _stack(parts: Sequence[ModelPredictions], name: str) -> FloatArray:
     return np.stack([np.asarray(getattr(p, name), dtype=np.float64) for p in parts], axis=1)
 
 
-def _combine(values: FloatArray, criteria: FloatArray) -> tuple[FloatArray, FloatArray]:
+def _combine(
+    values: FloatArray, criteria: FloatArray, prior: FloatArray | None = None
+) -> tuple[FloatArray, FloatArray]:
     usable = np.isfinite(values) & (values > 0)
-    weights = likelihood_weights(np.where(usable, criteria, np.nan))
+    weights = likelihood_weights(np.where(usable, criteria, np.nan), prior)
     averaged = np.nansum(np.where(usable, values, 0.0) * np.nan_to_num(weights), axis=1)
     none = ~np.isfinite(weights).any(axis=1)
     averaged = np.where(none, np.nan, averaged)
@@ -77,8 +116,40 @@ def _combine(values: FloatArray, criteria: FloatArray) -> tuple[FloatArray, Floa
     return averaged, selected
 
 
+def _usable(evaluations: Sequence[ModelEvaluation]) -> list[ModelEvaluation]:
+    return [e for e in evaluations if e.error is None and e.predictions is not None]
+
+
+def estimate_centre_prior(
+    evaluations: Sequence[ModelEvaluation],
+    *,
+    n_folds: int = DEFAULT_N_FOLDS,
+    pseudo_count: float = DEFAULT_PSEUDO_COUNT,
+    min_patients: int = DEFAULT_MIN_PATIENTS,
+) -> CentreModelPrior | None:
+    """The centre prior over the evaluable models of one dataset (see :mod:`._centre_prior`).
+
+    Uses each model's ``individual_criterion`` (fit to all of a patient's data). Returns None
+    when fewer than two models could be evaluated.
+    """
+    usable = _usable(evaluations)
+    if len(usable) < 2:
+        return None
+    ids, crit = patient_criteria([e.predictions for e in usable if e.predictions is not None])
+    return centre_model_prior(
+        [e.model_id for e in usable],
+        ids,
+        crit,
+        n_folds=n_folds,
+        pseudo_count=pseudo_count,
+        min_patients=min_patients,
+    )
+
+
 def combine_models(
     evaluations: Sequence[ModelEvaluation],
+    *,
+    prior: CentreModelPrior | None = None,
 ) -> tuple[ModelEvaluation, ModelEvaluation]:
     """Model averaging and model selection over the evaluable models of one dataset.
 
@@ -87,6 +158,11 @@ def combine_models(
     evaluations : sequence of ModelEvaluation
         Evaluations of several models on the same event table; those with an ``error`` are
         ignored.
+    prior : CentreModelPrior, optional
+        The centre prior (:func:`estimate_centre_prior` on the same evaluations): each
+        patient's weights use the prior cross-fitted for that patient, and the results get the
+        ids ``model_averaging_centre`` / ``model_selection_centre``. Default: equal prior
+        probabilities, ids ``model_averaging`` / ``model_selection``.
 
     Returns
     -------
@@ -94,14 +170,26 @@ def combine_models(
         Forecast and individual predictions combined as described in the module docstring;
         the population prediction is left empty (nan: there are no data to weight models by).
         ``error`` is set when fewer than two models could be evaluated.
+
+    Raises
+    ------
+    ValueError
+        The evaluations come from different datasets, or ``prior`` is over other models or
+        patients.
     """
-    usable = [e for e in evaluations if e.error is None and e.predictions is not None]
+    usable = _usable(evaluations)
     names = ", ".join(e.model_id for e in usable)
+    ids = (
+        (AVERAGING_ID, SELECTION_ID)
+        if prior is None
+        else (AVERAGING_CENTRE_ID, SELECTION_CENTRE_ID)
+    )
+    suffix = "" if prior is None else f" with the {prior.describe()}"
     if len(usable) < 2:
         reason = "model averaging and selection need at least two evaluable models"
         return (
-            ModelEvaluation(AVERAGING_ID, "model averaging", error=reason),
-            ModelEvaluation(SELECTION_ID, "model selection", error=reason),
+            ModelEvaluation(ids[0], "model averaging" + suffix, error=reason),
+            ModelEvaluation(ids[1], "model selection" + suffix, error=reason),
         )
     parts = [e.predictions for e in usable if e.predictions is not None]
     first = parts[0]
@@ -109,15 +197,27 @@ def combine_models(
         same = part.n_obs == first.n_obs and np.array_equal(part.patient_id, first.patient_id)
         if not (same and np.allclose(part.time_h, first.time_h)):
             raise ValueError("evaluations to combine must come from the same dataset")
-    f_avg, f_sel = _combine(_stack(parts, "forecast_mg_per_l"), _stack(parts, "forecast_criterion"))
+    per_obs: FloatArray | None = None
+    if prior is not None:
+        if prior.model_ids != tuple(e.model_id for e in usable):
+            raise ValueError("the prior is over other models than the evaluable ones")
+        row = {pid: i for i, pid in enumerate(prior.patient_ids)}
+        try:
+            index = np.array([row[str(pid)] for pid in first.patient_id], dtype=np.int64)
+        except KeyError as exc:
+            raise ValueError(f"patient {exc.args[0]} is not in the prior") from None
+        per_obs = prior.patient_prior[index]
+    f_avg, f_sel = _combine(
+        _stack(parts, "forecast_mg_per_l"), _stack(parts, "forecast_criterion"), per_obs
+    )
     i_avg, i_sel = _combine(
-        _stack(parts, "individual_mg_per_l"), _stack(parts, "individual_criterion")
+        _stack(parts, "individual_mg_per_l"), _stack(parts, "individual_criterion"), per_obs
     )
     nan = np.full(first.n_obs, np.nan)
     out = []
     for model_id, label, forecast, individual in (
-        (AVERAGING_ID, f"model averaging over {names}", f_avg, i_avg),
-        (SELECTION_ID, f"model selection among {names}", f_sel, i_sel),
+        (ids[0], f"model averaging over {names}{suffix}", f_avg, i_avg),
+        (ids[1], f"model selection among {names}{suffix}", f_sel, i_sel),
     ):
         predictions = ModelPredictions(
             model_id=model_id,
@@ -171,12 +271,25 @@ class PatientModelWeights:
         )
 
 
-def patient_model_weights(models: Sequence[PopPKModel], table: EventTable) -> PatientModelWeights:
+def patient_model_weights(
+    models: Sequence[PopPKModel],
+    table: EventTable,
+    prior: Mapping[str, float] | None = None,
+) -> PatientModelWeights:
     """Likelihood weights of ``models`` for each patient of ``table`` (all observations).
 
     The basis for choosing or averaging models for one patient (e.g. an interpretation with an
     automatic model choice): the same criterion as :func:`combine_models`, on the fit to all of
     the patient's data. Models that cannot be evaluated get weight 0 and their reason.
+
+    Parameters
+    ----------
+    models : sequence of PopPKModel
+    table : EventTable
+    prior : mapping model id -> prior probability, optional
+        E.g. a centre's mixture proportions (``centre_model_prior`` of ``evaluate --json``);
+        weights become ``π_m · exp(−Δ_m/2)`` normalised. A model absent from the mapping gets
+        prior 0 (weight 0). Default: equal prior probabilities.
     """
     criteria = []
     errors: dict[str, str] = {}
@@ -193,9 +306,10 @@ def patient_model_weights(models: Sequence[PopPKModel], table: EventTable) -> Pa
             per_patient[index[pid]] = value
         criteria.append(per_patient)
     stacked = np.stack(criteria, axis=1) if criteria else np.zeros((table.n_patients, 0))
+    pi = None if prior is None else np.array([float(prior.get(m.id, 0.0)) for m in models])
     return PatientModelWeights(
         ids=table.ids,
         model_ids=tuple(m.id for m in models),
-        weights=likelihood_weights(stacked),
+        weights=likelihood_weights(stacked, pi),
         errors=errors,
     )

@@ -1,7 +1,8 @@
 """The evaluation as one self-contained HTML page (inline SVG plots made with matplotlib).
 
 Contents: the ranking table (forecast, individual and population metrics; models that could not
-be evaluated with the reason), subgroup tables, and per model: observed vs predicted
+be evaluated with the reason; averaging and selection with the uniform and the centre prior),
+the centre prior's mixing proportions, subgroup tables, and per model: observed vs predicted
 (individual and forecast), relative error vs time and vs a covariate, and the pcVPC.
 """
 
@@ -140,6 +141,28 @@ def _model_figure(evaluation: ModelEvaluation) -> str:
     return _svg(fig)
 
 
+def _centre_prior_paragraph(study: EvaluationStudy) -> str:
+    prior = study.centre_prior
+    if prior is None:
+        return ""
+    text = (
+        "<p>model_averaging / model_selection weight the models by each patient's likelihood "
+        "with equal prior probabilities; model_averaging_centre / model_selection_centre with "
+        f"the {html.escape(prior.describe())}: a patient's prior never uses the patient's own "
+        "data.</p>"
+    )
+    if prior.fallback is not None:
+        return text
+    ranked = sorted(prior.as_mapping().items(), key=lambda kv: -kv[1])
+    items = "".join(
+        f"<tr><td class=l>{html.escape(k)}</td><td>{100.0 * v:.1f}</td></tr>" for k, v in ranked
+    )
+    return (
+        text + "<h3>Centre prior: estimated share of the centre's patients per model (%)</h3>"
+        f"<table><tr><th class=l>model</th><th>share %</th></tr>{items}</table>"
+    )
+
+
 def render_evaluation_html(study: EvaluationStudy, *, plots: bool = True) -> str:
     """The evaluation report as a self-contained HTML string (no external assets)."""
     parts = [
@@ -156,6 +179,7 @@ def render_evaluation_html(study: EvaluationStudy, *, plots: bool = True) -> str
         "device.</p>",
         "<h2>Ranking</h2>",
         _ranking_table(study.ranking),
+        _centre_prior_paragraph(study),
     ]
     for group, rows in study.subgroups.items():
         parts += [f"<h2>Subgroup: {html.escape(group)}</h2>", _ranking_table(rows)]

@@ -1,4 +1,10 @@
-"""A whole evaluation run: every chosen model on one dataset, averaging, selection, ranking."""
+"""A whole evaluation run: every chosen model on one dataset, averaging, selection, ranking.
+
+Four combined rows are added to the single models: averaging and selection with equal prior
+model probabilities (``model_averaging``, ``model_selection``) and with the centre prior
+estimated from the dataset itself, cross-fitted (``model_averaging_centre``,
+``model_selection_centre``; :mod:`._centre_prior`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from imatinib_tdm.evaluation._averaging import combine_models
+from imatinib_tdm.evaluation._averaging import (
+    AVERAGING_CENTRE_ID,
+    SELECTION_CENTRE_ID,
+    combine_models,
+    estimate_centre_prior,
+)
+from imatinib_tdm.evaluation._centre_prior import CentreModelPrior
 from imatinib_tdm.evaluation._evaluate import (
     DEFAULT_SEED,
     DEFAULT_TIME_VARYING_PATIENT_LIMIT,
@@ -38,8 +50,14 @@ class EvaluationStudy:
     n_patients, n_observations : int
     seed, n_replicates : simulation settings
     evaluations : tuple of ModelEvaluation, one per model, then averaging and selection
+        (uniform prior), then averaging and selection with the centre prior
     ranking : list of RankingRow (all of ``evaluations``)
     subgroups : mapping group -> ranking rows
+    centre_prior : CentreModelPrior or None
+        The centre's mixture proportions over the evaluable models (None with fewer than two);
+        ``to_dict`` writes them as ``centre_model_prior`` (model id -> proportion; null when
+        the prior fell back to uniform for lack of patients) and the settings as
+        ``centre_model_prior_method``.
     """
 
     source: str
@@ -50,6 +68,7 @@ class EvaluationStudy:
     evaluations: tuple[ModelEvaluation, ...]
     ranking: list[RankingRow]
     subgroups: dict[str, list[RankingRow]] = field(default_factory=dict)
+    centre_prior: CentreModelPrior | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (nan encoded as None)."""
@@ -63,6 +82,14 @@ class EvaluationStudy:
                 "ranking": [row.to_dict() for row in self.ranking],
                 "subgroups": {g: [r.to_dict() for r in rows] for g, rows in self.subgroups.items()},
                 "warnings": {e.model_id: list(e.warnings) for e in self.evaluations if e.warnings},
+                "centre_model_prior": (
+                    None
+                    if self.centre_prior is None or self.centre_prior.fallback is not None
+                    else self.centre_prior.as_mapping()
+                ),
+                "centre_model_prior_method": (
+                    None if self.centre_prior is None else self.centre_prior.to_dict()
+                ),
             }
         )
         return cleaned
@@ -92,6 +119,9 @@ def evaluate_dataset(
     workers: int = 1,
 ) -> EvaluationStudy:
     """Evaluate ``models`` on ``table``, add model averaging and selection, rank them all.
+
+    Averaging and selection are added twice: with equal prior model probabilities and with the
+    centre prior estimated on ``table`` (cross-fitted, see :mod:`._centre_prior`).
 
     Parameters
     ----------
@@ -133,8 +163,20 @@ def evaluate_dataset(
             evaluations.append(run(model))
             if on_model_done is not None:
                 on_model_done(model.id)
+    centre_prior = estimate_centre_prior(evaluations)
     averaging, selection = combine_models(evaluations)
-    evaluations += [averaging, selection]
+    if centre_prior is not None:
+        centre_averaging, centre_selection = combine_models(evaluations, prior=centre_prior)
+    else:  # fewer than two evaluable models: the same reason as the uniform rows
+        centre_averaging, centre_selection = (
+            ModelEvaluation(
+                AVERAGING_CENTRE_ID, "model averaging with the centre prior", error=averaging.error
+            ),
+            ModelEvaluation(
+                SELECTION_CENTRE_ID, "model selection with the centre prior", error=selection.error
+            ),
+        )
+    evaluations += [averaging, selection, centre_averaging, centre_selection]
     first = next((e.predictions for e in evaluations if e.predictions is not None), None)
     masks = subgroup_masks(table, first.patient_id) if first is not None else {}
     return EvaluationStudy(
@@ -146,4 +188,5 @@ def evaluate_dataset(
         evaluations=tuple(evaluations),
         ranking=rank_models(evaluations),
         subgroups=subgroup_tables(evaluations, masks) if len(masks) else {},
+        centre_prior=centre_prior,
     )
