@@ -7,6 +7,7 @@ TDM core does not import the web stack. Both call the same functions the service
 from __future__ import annotations
 
 import getpass
+import os
 import secrets
 import sys
 from typing import Annotated
@@ -76,6 +77,17 @@ def register(app: typer.Typer) -> None:
                 help="Server processes (interpretations are CPU-bound: about one per core).",
             ),
         ] = 1,
+        compute_processes: Annotated[
+            int | None,
+            typer.Option(
+                min=0,
+                max=64,
+                help="Processes that run POST /api/interpret for each server process (they "
+                "share one queue, so concurrent requests spread evenly over the cores; 0: in "
+                "the server process). Default: IMATINIB_TDM_COMPUTE_PROCESSES, else one per "
+                "CPU core with --workers 1 and 0 with more workers.",
+            ),
+        ] = None,
         demo: Annotated[
             bool,
             typer.Option(
@@ -86,10 +98,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the clinical web service (database from DATABASE_URL, SQLite by default)."""
         from imatinib_tdm.service.server import run_server
-        from imatinib_tdm.service.settings import Settings
+        from imatinib_tdm.service.settings import COMPUTE_PROCESSES_ENV, Settings
         from imatinib_tdm.store import Database
 
         settings = Settings.from_env()
+        if compute_processes is None and not os.environ.get(COMPUTE_PROCESSES_ENV):
+            compute_processes = (os.cpu_count() or 1) if workers == 1 else 0
+        if compute_processes is not None:
+            settings = settings.model_copy(update={"compute_processes": compute_processes})
         url = settings.database_url
         # never print a server URL: it may hold a password
         where = url.split("///", 1)[-1] if url.startswith("sqlite") else "DATABASE_URL"

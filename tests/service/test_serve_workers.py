@@ -1,5 +1,6 @@
-"""`imatinib-tdm serve --workers 2` as a real server: both processes share the secret key and the
-database, so a session made by one worker is accepted by the other."""
+"""`imatinib-tdm serve` as a real server, in its two multi-core layouts: ``--workers 2`` (both
+processes share the secret key and the database, so a session made by one worker is accepted by
+the other) and one server process with compute processes (``--compute-processes 2``)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,12 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_workers_share_sessions_and_database(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "layout",
+    [["--workers", "2"], ["--workers", "1", "--compute-processes", "2"]],
+    ids=["two-workers", "compute-processes"],
+)
+def test_multi_core_layouts_serve_interpretations(tmp_path: Path, layout: list[str]) -> None:
     env = {
         **os.environ,
         "IMATINIB_TDM_DATA_DIR": str(tmp_path),
@@ -44,7 +50,7 @@ def test_two_workers_share_sessions_and_database(tmp_path: Path) -> None:
     assert created.returncode == 0, created.stderr
     port = _free_port()
     server = subprocess.Popen(
-        [*cli, "serve", "--port", str(port), "--workers", "2"],
+        [*cli, "serve", "--port", str(port), *layout],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -67,7 +73,8 @@ def test_two_workers_share_sessions_and_database(tmp_path: Path) -> None:
             assert login.status_code == 200, login.text
             client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
             case = load_demo_case("demo-001").model_dump(mode="json")
-            # new connections each time: the kernel spreads them over both workers
+            # new connections each time: the kernel spreads them over both workers (layout 1);
+            # with compute processes, every answer comes through the pool (layout 2)
             for _ in range(6):
                 answer = client.post(
                     "/api/interpret", json={"case": case}, headers={"Connection": "close"}

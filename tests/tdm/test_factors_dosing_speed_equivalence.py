@@ -22,7 +22,7 @@ from imatinib_tdm.pk import (
 from imatinib_tdm.pk.library import get_model, list_models
 from imatinib_tdm.tdm._dosing import MG_PER_L_TO_NG_PER_ML, evaluate_regimens
 from imatinib_tdm.tdm._knowledge import Indication, load_targets
-from imatinib_tdm.tdm._patient_factors import _model_ratio, assess_patient_factors
+from imatinib_tdm.tdm._patient_factors import _model_ratio, _Patient, assess_patient_factors
 from imatinib_tdm.tdm._regimens import candidate_regimens, current_regimen
 
 _CONSTANT_MODELS = sorted(m.id for m in list_models() if not m.time_varying_parameters)
@@ -59,8 +59,9 @@ def test_model_ratio_with_shared_memo_equals_fresh_computation(model_id: str) ->
     case = load_demo_case("demo-001")
     model = get_model(model_id)
     memo: dict = {}  # type: ignore[type-arg]
+    patient = _Patient(current_regimen(case), case.covariate_values())
     for covariate in model.covariates:
-        shared = _model_ratio(case, model, (covariate.name,), memo=memo)
+        shared = _model_ratio(patient, model, (covariate.name,), memo=memo)
         expected = _ratio_per_factor(case, model, covariate.name)
         if expected is None or covariate.reference is None:
             continue

@@ -9,6 +9,7 @@ a value is given). This module imports only numpy,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ from numpy.typing import NDArray
 
 from imatinib_tdm.errors import CaseError, MissingCovariateError, ModelDomainError
 from imatinib_tdm.pk._model import (
+    CovariateDomain,
     DomainKind,
     DomainWarning,
     DomainWarningKind,
@@ -71,7 +73,54 @@ def _patients(indices: NDArray[np.intp]) -> str:
     return f"patient{'s' if indices.size > 1 else ''} {listed}{more}"
 
 
+def _within(domain: CovariateDomain | None, value: float) -> bool:
+    if domain is None:
+        return True
+    low, high = domain.min_value, domain.max_value
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _resolve_clean_scalars(
+    model: PopPKModel, covariates: Mapping[str, Any]
+) -> ResolvedCovariates | None:
+    """The result for one patient whose every covariate is a finite number inside every domain
+    and studied range, without numpy per value; None for anything else (the general path then
+    gives the same result with its warnings or errors).
+
+    One patient with clean covariates is what an interpretation resolves ~10 times (each
+    regimen, each patient factor); numpy's per-call cost made that ~0.2 ms per call.
+    """
+    values: dict[str, FloatArray] = {}
+    for cov in model.covariates:
+        value = covariates.get(cov.name)
+        if type(value) is not float and type(value) is not int:
+            return None  # missing, an array, a numpy scalar, a bool...: the general path
+        number = float(value)
+        if not math.isfinite(number) or not _within(cov.domain, number):
+            return None
+        values[cov.name] = np.array([number])
+    for criterion in model.applicability:
+        value = covariates.get(criterion.name)
+        if value is None:
+            continue
+        if type(value) is not float and type(value) is not int:
+            return None
+        number = float(value)
+        if math.isinf(number) or not (math.isnan(number) or _within(criterion.domain, number)):
+            return None
+    return ResolvedCovariates(model_id=model.id, n_patients=1, values=values, warnings=())
+
+
 def _resolve(
+    model: PopPKModel, covariates: Mapping[str, Any], *, substitute: bool
+) -> ResolvedCovariates:
+    clean = _resolve_clean_scalars(model, covariates)
+    return (
+        clean if clean is not None else _resolve_general(model, covariates, substitute=substitute)
+    )
+
+
+def _resolve_general(
     model: PopPKModel, covariates: Mapping[str, Any], *, substitute: bool
 ) -> ResolvedCovariates:
     arrays: dict[str, FloatArray] = {}

@@ -35,6 +35,7 @@ This module imports only numpy and :mod:`imatinib_tdm.errors`.
 from __future__ import annotations
 
 import ast
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -382,7 +383,87 @@ def evaluate_expression(expression: Expression, variables: Mapping[str, ArrayLik
         raise KeyError(f"no value for {', '.join(sorted(missing))} in {expression.source!r}")
     env = {name: np.asarray(variables[name], dtype=np.float64) for name in expression.names}
     with np.errstate(all="ignore"):
-        return np.asarray(_evaluate(expression.tree, env), dtype=np.float64)
+        return np.asarray(_compiled(expression)(env), dtype=np.float64)
+
+
+# Expressions are evaluated many times (covariate models: every interpretation, every regimen),
+# so each tree is turned once into nested closures: no per-node type dispatch at run time. Keyed
+# by identity (hashing a tree walks it); an entry leaves with its expression. ``_evaluate``
+# stays the reference the closures are tested against.
+_Evaluator = Callable[[Mapping[str, FloatArray]], FloatArray]
+_COMPILED: dict[int, _Evaluator] = {}
+
+
+def _compiled(expression: Expression) -> _Evaluator:
+    key = id(expression)
+    function = _COMPILED.get(key)
+    if function is None:
+        function = _COMPILED[key] = _closure(expression.tree)
+        weakref.finalize(expression, _COMPILED.pop, key, None)
+    return function
+
+
+def _closure(node: _Node) -> _Evaluator:
+    if isinstance(node, _Const):
+        constant = np.float64(node.value)
+        return lambda env: constant  # type: ignore[return-value]
+    if isinstance(node, _Name):
+        name = node.name
+        return lambda env: env[name]
+    if isinstance(node, _Unary):
+        operand = _closure(node.operand)
+        if node.op == "neg":
+            return lambda env: np.negative(operand(env))
+        if node.op == "pos":
+            return operand
+        return lambda env: np.logical_not(_truth(operand(env))).astype(np.float64)
+    if isinstance(node, _Binary):
+        arithmetic = _ARITHMETIC[node.op]
+        left, right = _closure(node.left), _closure(node.right)
+        return lambda env: arithmetic(left(env), right(env))
+    if isinstance(node, _Compare):
+        comparisons = [_COMPARISONS[op] for op in node.ops]
+        compared = [_closure(o) for o in node.operands]
+
+        def compare(env: Mapping[str, FloatArray]) -> FloatArray:
+            values = [f(env) for f in compared]
+            result: NDArray[np.bool_] = np.asarray(True)
+            for op, left, right in zip(comparisons, values[:-1], values[1:], strict=True):
+                result = np.logical_and(result, op(left, right))
+            return result.astype(np.float64)
+
+        return compare
+    if isinstance(node, _Logical):
+        combine = np.logical_and if node.op == "and" else np.logical_or
+        parts = [_closure(v) for v in node.values]
+
+        def logical(env: Mapping[str, FloatArray]) -> FloatArray:
+            combined = _truth(parts[0](env))
+            for part in parts[1:]:
+                combined = np.asarray(combine(combined, _truth(part(env))))
+            return combined.astype(np.float64)
+
+        return logical
+    if isinstance(node, _IfElse):
+        condition, then = _closure(node.condition), _closure(node.then)
+        otherwise = _closure(node.otherwise)
+        return lambda env: np.where(_truth(condition(env)), then(env), otherwise(env))
+    args = [_closure(a) for a in node.args]
+    if node.function in _UNARY_FUNCTIONS:
+        unary, only = _UNARY_FUNCTIONS[node.function], args[0]
+        return lambda env: unary(only(env))
+    if node.function == "where":
+        test, yes, no = args
+        return lambda env: np.where(_truth(test(env)), yes(env), no(env))
+    reduce = np.minimum if node.function == "min" else np.maximum
+
+    def extreme(env: Mapping[str, FloatArray]) -> FloatArray:
+        out: FloatArray = args[0](env)
+        for arg in args[1:]:
+            out = np.asarray(reduce(out, arg(env)), dtype=np.float64)
+        return out
+
+    return extreme
 
 
 def _truth(value: FloatArray) -> NDArray[np.bool_]:

@@ -34,6 +34,7 @@ from imatinib_tdm.pk._individual import (
     typical_parameters,
 )
 from imatinib_tdm.pk._model import DomainWarning, PopPKModel, ResolvedCovariates
+from imatinib_tdm.pk._quantiles import percentiles as sample_percentiles
 from imatinib_tdm.pk._steady_state import predict_steady_state_trough
 from imatinib_tdm.pk._structures import DoseHistory, PKParameters
 
@@ -405,7 +406,9 @@ def simulate_steady_state_troughs(
         dose_mg=float(dose_mg),
         interval_h=float(interval_h),
         troughs_mg_per_l=troughs,
-        percentiles_mg_per_l={p: float(np.percentile(troughs, p)) for p in wanted},
+        percentiles_mg_per_l=dict(
+            zip(wanted, sample_percentiles(troughs, wanted).tolist(), strict=True)
+        ),
         residual_error=residual_error,
         inter_occasion_variability=inter_occasion_variability and model.iov is not None,
         etas=etas,

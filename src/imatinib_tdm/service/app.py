@@ -7,6 +7,8 @@ tests can make as many as they like. The app is a thin shell: routes parse, call
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """
     settings = settings or Settings.from_env()
     app = FastAPI(
+        lifespan=_compute_pool_lifespan,
         title="imatinib-tdm",
         version=__version__,
         description="Therapeutic drug monitoring of imatinib: JSON API. Decision support, not a "
@@ -77,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "X-CSRF-Token on every write.",
     )
     app.state.settings = settings
+    app.state.compute_pool = None
     configure_triage(settings.triage_model_path)
     app.state.database = Database.connect(settings.database_url)
     app.add_middleware(_SecurityHeaders)
@@ -112,6 +116,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return FileResponse(bundle, media_type="text/javascript")
 
     return app
+
+
+@asynccontextmanager
+async def _compute_pool_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start the compute processes (``Settings.compute_processes``) before the first request,
+    stop them at shutdown."""
+    settings: Settings = app.state.settings
+    if settings.compute_processes == 0:
+        yield
+        return
+    from imatinib_tdm.service.compute_pool import ComputePool
+
+    pool = ComputePool(
+        settings.compute_processes, settings.triage_model_path, settings.default_model_id
+    )
+    pool.start()
+    app.state.compute_pool = pool
+    try:
+        yield
+    finally:
+        app.state.compute_pool = None
+        pool.close()
 
 
 class _SecurityHeaders:

@@ -9,10 +9,12 @@ they name the request field they came from.
 from __future__ import annotations
 
 import dataclasses
+import json
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from imatinib_tdm.case import Case, parse_case
+from imatinib_tdm.case import Case, load_demo_case, parse_case
 from imatinib_tdm.errors import CaseError, UnknownModelError
 from imatinib_tdm.pk import PopPKModel
 from imatinib_tdm.pk.library import get_model
@@ -23,8 +25,10 @@ __all__ = [
     "configure_triage",
     "interpret_auto",
     "interpret_case",
+    "interpret_request_json",
     "parse_request_case",
     "resolve_model",
+    "warm_up",
     "what_if",
 ]
 
@@ -32,6 +36,15 @@ __all__ = [
 # configured). Process-wide because the classifier is read-only and the same for every request;
 # create_app sets it on each call, so an app never sees another app's classifier.
 _triage_model: Any = None
+
+
+# One CPU-bound computation at a time per process. The endpoints are synchronous and run on
+# Starlette's thread pool; the computations are many small numpy calls under the GIL, so
+# threads interleaving them make no progress in parallel and each one costs more CPU (measured
+# with bench/bench_service.py, 16 clients on one worker: 69 ms of CPU per interpretation
+# against 30 ms one at a time). Waiting threads sleep; several worker processes (serve
+# --workers) are how the service uses several cores.
+_compute_slot = threading.Lock()
 
 
 def configure_triage(path: str | None) -> None:
@@ -94,7 +107,8 @@ def interpret_auto(
     :func:`imatinib_tdm.evaluation.choose_model`; the choice is the first assumption."""
     from imatinib_tdm.evaluation import choose_model
 
-    choice = choose_model(case)
+    with _compute_slot:
+        choice = choose_model(case)
     result = interpret_case(
         case, choice.model, target=target, alert=alert, probability=probability, seed=seed
     )
@@ -125,15 +139,16 @@ def interpret_case(
             triage = triage_case(_triage_model, case)
         except CaseError as error:
             missing = f"ML triage not run: {error}"
-    result = interpret(
-        case,
-        model,
-        target_id=target,
-        alert_id=alert,
-        probability=probability,
-        seed=seed,
-        triage=triage,
-    )
+    with _compute_slot:
+        result = interpret(
+            case,
+            model,
+            target_id=target,
+            alert_id=alert,
+            probability=probability,
+            seed=seed,
+            triage=triage,
+        )
     if missing is not None:
         result = dataclasses.replace(result, assumptions=[*result.assumptions, missing])
     return result
@@ -167,9 +182,10 @@ def what_if(
     CaseError
         A requested regimen is not allowed (field ``regimens[i]``), listing the allowed ones.
     """
-    recommendation = recommend_dose(
-        case, model, target_id=target, alert_id=alert, probability=probability, seed=seed
-    )
+    with _compute_slot:
+        recommendation = recommend_dose(
+            case, model, target_id=target, alert_id=alert, probability=probability, seed=seed
+        )
     rows = list(recommendation.advice.table.rows)
     if not regimens:
         return recommendation, [row.to_dict() for row in rows]
@@ -192,3 +208,33 @@ def what_if(
             )
         selected.append(match.to_dict())
     return recommendation, selected
+
+
+def interpret_request_json(
+    case_data: Mapping[str, Any],
+    model_id: str | None,
+    default_model_id: str,
+    options: Mapping[str, Any],
+) -> bytes:
+    """``POST /api/interpret`` from parsed JSON to response bytes (in this or a pool process).
+
+    Parses the case (errors name ``case.<field>``), resolves the model (``"auto"``: chosen from
+    the patient's levels), interprets with ``options`` (target, alert, probability, seed) and
+    encodes ``Interpretation.to_dict()`` as compact UTF-8 JSON (non-finite numbers as null).
+    """
+    from imatinib_tdm.service.encoding import to_jsonable  # no import cycle at module load
+
+    case = parse_request_case(case_data)
+    if model_id == AUTO_MODEL:
+        result = interpret_auto(case, **options)
+    else:
+        result = interpret_case(case, resolve_model(model_id, default_model_id), **options)
+    return json.dumps(
+        to_jsonable(result.to_dict()), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    ).encode("utf-8")
+
+
+def warm_up(default_model_id: str) -> None:
+    """One interpretation of a packaged demo case: loads every knowledge file and cache that a
+    request would otherwise load on first use (start-up of a server or compute process)."""
+    interpret_case(load_demo_case("demo-001"), resolve_model(None, default_model_id))

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from imatinib_tdm.store import data_dir as store_data_dir
 from imatinib_tdm.store import default_database_url
 
-__all__ = ["SECRET_KEY_ENV", "Settings", "load_or_create_secret_key"]
+__all__ = ["COMPUTE_PROCESSES_ENV", "SECRET_KEY_ENV", "Settings", "load_or_create_secret_key"]
 
 SECRET_KEY_ENV = "IMATINIB_TDM_SECRET_KEY"
 _COOKIE_SECURE_ENV = "IMATINIB_TDM_COOKIE_SECURE"
@@ -58,6 +58,8 @@ def _checked(key: str, where: str) -> str:
 
 
 _TRIAGE_MODEL_ENV = "IMATINIB_TDM_TRIAGE_MODEL"
+COMPUTE_PROCESSES_ENV = "IMATINIB_TDM_COMPUTE_PROCESSES"
+"""Environment variable of ``Settings.compute_processes``."""
 
 
 class Settings(BaseModel):
@@ -86,6 +88,13 @@ class Settings(BaseModel):
         default="widmer2006_covariate",
         description="model used by interpret/simulate when the request names none",
     )
+    compute_processes: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="worker processes that run POST /api/interpret (about one per core); 0 runs "
+        "it in the web process. Env IMATINIB_TDM_COMPUTE_PROCESSES; serve --compute-processes",
+    )
 
     @classmethod
     def from_env(cls, *, database_url: str | None = None, data_dir: Path | None = None) -> Settings:
@@ -102,4 +111,15 @@ class Settings(BaseModel):
             secret_key=load_or_create_secret_key(directory),
             cookie_secure=secure,
             triage_model_path=os.environ.get(_TRIAGE_MODEL_ENV) or None,
+            compute_processes=_count_from_env(COMPUTE_PROCESSES_ENV),
         )
+
+
+def _count_from_env(name: str) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return 0
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of processes, got {raw!r}") from None

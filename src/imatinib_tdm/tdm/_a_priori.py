@@ -26,6 +26,7 @@ from imatinib_tdm.pk import (
     simulate_typical,
     typical_parameters,
 )
+from imatinib_tdm.pk._quantiles import percentiles
 from imatinib_tdm.pk.inputs import case_to_dose_history
 from imatinib_tdm.tdm._regimens import current_regimen
 
@@ -151,7 +152,7 @@ def predict_a_priori(
         draws = sim.concentrations_mg_per_l * MG_PER_L_TO_NG_PER_ML
         for k, sample in enumerate(case.samples):
             column = draws[:, k]
-            lo, med, hi = np.percentile(column, [5.0, 50.0, 95.0])
+            lo, med, hi = percentiles(column, [5.0, 50.0, 95.0])
             has_lloq = bool(np.isfinite(lloq[k]))
             samples.append(
                 SamplePrediction(
@@ -185,7 +186,7 @@ def predict_a_priori(
             seed=seed,
         )
         values = ss.troughs_mg_per_l * MG_PER_L_TO_NG_PER_ML
-        lo, med, hi = np.percentile(values, [5.0, 50.0, 95.0])
+        lo, med, hi = percentiles(values, [5.0, 50.0, 95.0])
         typical_trough = predict_steady_state_trough(
             model.structure,
             typical_parameters(model, resolved),

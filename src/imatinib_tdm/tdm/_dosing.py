@@ -27,6 +27,7 @@ from imatinib_tdm.pk import (
     predict_steady_state_trough,
     resolve_covariates,
 )
+from imatinib_tdm.pk._quantiles import percentiles
 from imatinib_tdm.tdm._knowledge import Threshold, ThresholdKind, Verification
 from imatinib_tdm.tdm._regimens import Regimen
 from imatinib_tdm.tdm._trough import Caveat, CaveatSeverity
@@ -126,7 +127,7 @@ def _normalised_weights(weights: ArrayLike | None, n_draws: int) -> FloatArray |
 def _quantiles(values: FloatArray, weights: FloatArray | None) -> tuple[float, float, float]:
     """Weighted 5th, 50th, 95th percentiles (plain numpy percentiles without weights)."""
     if weights is None:
-        lo, med, hi = np.percentile(values, _INTERVAL_PERCENTILES)
+        lo, med, hi = percentiles(values, _INTERVAL_PERCENTILES)
         return float(lo), float(med), float(hi)
     order = np.argsort(values)
     v, w = values[order], weights[order]
@@ -235,6 +236,7 @@ def evaluate_regimens(
     # interval the troughs of every dose are one set of troughs per mg times the dose (equal to
     # a separate prediction up to rounding, ~1e-16 relative).
     per_mg: dict[tuple[tuple[tuple[str, bytes], ...], float], FloatArray] = {}
+    quantiles_per_mg: dict[tuple[tuple[tuple[str, bytes], ...], float], tuple[float, ...]] = {}
     for regimen in regimens:
         values = dict(covariates)
         values[DAILY_DOSE_COVARIATE] = regimen.daily_dose_mg
@@ -258,7 +260,11 @@ def evaluate_regimens(
                 * MG_PER_L_TO_NG_PER_ML
             )
         troughs = unit * regimen.dose_mg
-        lo, med, hi = _quantiles(troughs, w)
+        # percentiles commute with the positive dose factor: one sort per parameter set
+        unit_quantiles = quantiles_per_mg.get((key, regimen.interval_h))
+        if unit_quantiles is None:
+            unit_quantiles = quantiles_per_mg[(key, regimen.interval_h)] = _quantiles(unit, w)
+        lo, med, hi = (q * regimen.dose_mg for q in unit_quantiles)
         p_alert = None if alert is None else _probability(troughs > alert.value_ng_per_ml, w)
         rows.append(
             RegimenEvaluation(

@@ -39,6 +39,7 @@ from imatinib_tdm.pk._map import (
     prepare_map_problem,
 )
 from imatinib_tdm.pk._posterior import PosteriorSample, sample_posterior
+from imatinib_tdm.pk._quantiles import percentiles
 from imatinib_tdm.pk.inputs import case_to_event_table
 from imatinib_tdm.tdm._dosing import DoseAdvice, evaluate_regimens, recommend_regimen
 from imatinib_tdm.tdm._knowledge import Indication, Threshold, load_targets
@@ -168,7 +169,7 @@ def _eta_part(model: PopPKModel, effects: np.ndarray) -> np.ndarray:
 
 
 def _summary(values: np.ndarray) -> dict[str, float]:
-    lo, hi = np.percentile(values, _INTERVAL)
+    lo, hi = percentiles(values, _INTERVAL)
     return {"lower": float(lo), "upper": float(hi)}
 
 
@@ -243,7 +244,7 @@ def _estimate_from_fit(case: Case, model: PopPKModel, fit: _Fit) -> IndividualEs
     order = np.argsort(sample_times, kind="stable")  # the event table lists samples by time
     for column, k in enumerate(order.tolist()):
         sample = case.samples[k]
-        lo, hi = np.percentile(draw_pred[:, column], _INTERVAL)
+        lo, hi = percentiles(draw_pred[:, column], _INTERVAL)
         predictions.append(
             {
                 "sample_id": sample.id,
@@ -475,7 +476,7 @@ def estimate_table(
         mask = problem.observed[p] | problem.censored[p]
         predictions = []
         for j in np.flatnonzero(mask).tolist():
-            lo, hi = np.percentile(draw_pred[:, j], _INTERVAL)
+            lo, hi = percentiles(draw_pred[:, j], _INTERVAL)
             predictions.append(
                 {
                     "time_h": float(problem.obs_times_h[p, j]),

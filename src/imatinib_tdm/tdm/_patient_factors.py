@@ -11,6 +11,10 @@ Imports pk, case and the tdm knowledge loaders; never report, store or service.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+
 from imatinib_tdm.case import Case
 from imatinib_tdm.errors import MissingCovariateError, ModelDomainError, UnknownModelError
 from imatinib_tdm.pk import (
@@ -81,8 +85,40 @@ def _typical_trough(
     return memo[key][1]
 
 
+@dataclass(frozen=True)
+class _Patient:
+    """What every factor of one assessment reads from the case, derived once."""
+
+    regimen: Regimen | None
+    values: dict[str, float]  # case.covariate_values(); copied before any change
+
+
+def _ratio_values(
+    patient: _Patient, model: PopPKModel, names: tuple[str, ...], *, fill_missing: bool
+) -> tuple[str, float, dict[str, float], dict[str, float]] | None:
+    """(covariate, reference value, covariates at the patient, the same with the covariate at
+    its reference) for the first of ``names`` that the model carries and the case gives."""
+    if patient.regimen is None or model.time_varying_parameters:
+        return None
+    values = dict(patient.values)
+    if fill_missing:
+        # a reference model's other covariates at its own reference values when the case lacks
+        # them: in a ratio of two troughs at the same values they largely cancel
+        for covariate in model.covariates:
+            if covariate.name not in values and covariate.reference is not None:
+                values[covariate.name] = float(covariate.reference)
+    for name in names:
+        if name not in model.covariate_names or name not in values:
+            continue
+        reference = model.covariate(name).reference
+        if reference is None:
+            return None
+        return name, float(reference), values, {**values, name: float(reference)}
+    return None
+
+
 def _model_ratio(
-    case: Case,
+    patient: _Patient,
     model: PopPKModel,
     names: tuple[str, ...],
     *,
@@ -97,31 +133,68 @@ def _model_ratio(
     regimen, without a reference value, or when the case lacks a covariate the model needs.
     ``memo`` shares troughs between the calls of one assessment (same case, same regimen).
     """
-    regimen = current_regimen(case)
-    if regimen is None or model.time_varying_parameters:
+    request = _ratio_values(patient, model, names, fill_missing=fill_missing)
+    regimen = patient.regimen
+    if request is None or regimen is None:
         return None
     memo = {} if memo is None else memo
-    values = case.covariate_values()
-    if fill_missing:
-        # a reference model's other covariates at its own reference values when the case lacks
-        # them: in a ratio of two troughs at the same values they largely cancel
-        for covariate in model.covariates:
-            if covariate.name not in values and covariate.reference is not None:
-                values[covariate.name] = float(covariate.reference)
-    for name in names:
-        if name not in model.covariate_names or name not in values:
+    name, reference, at_patient_values, at_reference_values = request
+    at_patient = _typical_trough(model, at_patient_values, regimen, memo)
+    if at_patient is None:
+        return None
+    at_reference = _typical_trough(model, at_reference_values, regimen, memo)
+    if at_reference is None or at_reference <= 0:
+        return None
+    return name, reference, float(at_patient / at_reference)
+
+
+def _prefetch_troughs(
+    patient: _Patient, model: PopPKModel, entries: list[PatientFactor], memo: _TroughMemo
+) -> None:
+    """Compute, one array call per model, every typical trough the factor findings will ask for.
+
+    Each finding compares two typical troughs (patient vs reference value); computed one by one
+    that is ~10 small calls per interpretation. Batched, the findings read them from ``memo``.
+    A batch that fails (a value outside a model's hard domain) is left to the per-finding path,
+    which records that one value as not computable.
+    """
+    regimen = patient.regimen
+    if regimen is None:
+        return
+    requests: list[tuple[PopPKModel, dict[str, float]]] = []
+    for entry in entries:
+        found = _ratio_values(patient, model, entry.model_covariates, fill_missing=False)
+        carried = bool(set(entry.model_covariates) & set(model.covariate_names))
+        if found is not None:
+            requests += [(model, found[2]), (model, found[3])]
+        elif not carried:
+            for other in _reference_models(entry):
+                found = _ratio_values(patient, other, entry.model_covariates, fill_missing=True)
+                if found is not None:
+                    requests += [(other, found[2]), (other, found[3])]
+    groups: dict[tuple[int, tuple[str, ...]], tuple[PopPKModel, list[dict[str, float]]]] = {}
+    for one_model, values in requests:
+        key = (id(one_model), tuple(sorted(values)))
+        if (id(one_model), tuple(sorted(values.items()))) in memo:
             continue
-        reference = model.covariate(name).reference
-        if reference is None:
-            return None
-        at_patient = _typical_trough(model, values, regimen, memo)
-        if at_patient is None:
-            return None
-        at_reference = _typical_trough(model, {**values, name: float(reference)}, regimen, memo)
-        if at_reference is None or at_reference <= 0:
-            return None
-        return name, float(reference), float(at_patient / at_reference)
-    return None
+        group = groups.setdefault(key, (one_model, []))
+        if values not in group[1]:
+            group[1].append(values)
+    for (_, names), (one_model, value_sets) in groups.items():
+        if len(value_sets) < 2:
+            continue
+        columns = {n: np.array([v[n] for v in value_sets], dtype=np.float64) for n in names}
+        try:
+            troughs = predict_steady_state_trough(
+                one_model.structure,
+                typical_parameters(one_model, resolve_covariates(one_model, columns)),
+                dose_mg=regimen.dose_mg,
+                interval_h=regimen.interval_h,
+            )
+        except (MissingCovariateError, ModelDomainError):
+            continue
+        for values, trough in zip(value_sets, troughs, strict=True):
+            memo[(id(one_model), tuple(sorted(values.items())))] = (one_model, float(trough))
 
 
 def _reference_models(entry: PatientFactor) -> list[PopPKModel]:
@@ -135,7 +208,7 @@ def _reference_models(entry: PatientFactor) -> list[PopPKModel]:
 
 
 def _factor_finding(
-    case: Case,
+    patient: _Patient,
     model: PopPKModel,
     entry: PatientFactor,
     *,
@@ -152,11 +225,13 @@ def _factor_finding(
     if entry.effect is not None:
         evidence[entry.effect.evidence_key] = entry.effect.value
     carried = bool(set(entry.model_covariates) & set(model.covariate_names))
-    ratio = _model_ratio(case, model, entry.model_covariates, memo=memo)
+    ratio = _model_ratio(patient, model, entry.model_covariates, memo=memo)
     source_model = model
     if ratio is None and not carried:
         for other in _reference_models(entry):
-            ratio = _model_ratio(case, other, entry.model_covariates, fill_missing=True, memo=memo)
+            ratio = _model_ratio(
+                patient, other, entry.model_covariates, fill_missing=True, memo=memo
+            )
             if ratio is not None:
                 source_model = other
                 break
@@ -262,6 +337,8 @@ def assess_patient_factors(case: Case, model: PopPKModel) -> list[Finding]:
     findings: list[Finding] = []
     missing: list[str] = []
     memo: _TroughMemo = {}
+    view = _Patient(current_regimen(case), dict(values))
+    _prefetch_troughs(view, model, list(rules.factors), memo)
 
     bmi_entry = rules.for_factor("bmi")
     if bmi_entry is not None:
@@ -275,7 +352,7 @@ def assess_patient_factors(case: Case, model: PopPKModel) -> list[Finding]:
                 band = bmi_entry.band_for(bmi)
                 findings.append(
                     _factor_finding(
-                        case,
+                        view,
                         model,
                         bmi_entry,
                         label="BMI",
@@ -298,7 +375,7 @@ def assess_patient_factors(case: Case, model: PopPKModel) -> list[Finding]:
             continue
         findings.append(
             _factor_finding(
-                case,
+                view,
                 model,
                 entry,
                 label=factor.upper() if factor in ("agp", "wbc") else factor.capitalize(),
@@ -317,7 +394,7 @@ def assess_patient_factors(case: Case, model: PopPKModel) -> list[Finding]:
         elif patient.gastrectomy:
             findings.append(
                 _factor_finding(
-                    case,
+                    view,
                     model,
                     gastrectomy,
                     label="Prior gastrectomy",
@@ -335,7 +412,7 @@ def assess_patient_factors(case: Case, model: PopPKModel) -> list[Finding]:
         days = float(times.max()) / HOURS_PER_DAY
         findings.append(
             _factor_finding(
-                case,
+                view,
                 model,
                 time_entry,
                 label="Time on therapy",
@@ -353,7 +430,7 @@ def assess_patient_factors(case: Case, model: PopPKModel) -> list[Finding]:
             female = values["sex_male"] == 0.0
             findings.append(
                 _factor_finding(
-                    case,
+                    view,
                     model,
                     sex_entry,
                     label="Sex",
@@ -372,7 +449,7 @@ def assess_patient_factors(case: Case, model: PopPKModel) -> list[Finding]:
         if "age_years" in values:
             findings.append(
                 _factor_finding(
-                    case,
+                    view,
                     model,
                     age_entry,
                     label="Age",

@@ -30,6 +30,7 @@ from imatinib_tdm.pk import (
     simulate_typical,
     typical_parameters,
 )
+from imatinib_tdm.pk._quantiles import percentiles
 from imatinib_tdm.pk.inputs import case_to_dose_history
 from imatinib_tdm.tdm._findings import Finding, FindingCategory, Severity
 from imatinib_tdm.tdm._knowledge import load_trough_correction
@@ -223,7 +224,7 @@ def assess_adherence(
     observed = float(observed_trough_ng_per_ml)
     percentile = float(100.0 * np.mean(troughs <= observed))
     apparent_f = observed / typical if typical > 0 else None
-    lo, med, hi = (float(v) for v in np.percentile(troughs, [5.0, 50.0, 95.0]))
+    lo, med, hi = (float(v) for v in percentiles(troughs, [5.0, 50.0, 95.0]))
     evidence: dict[str, float | int | bool | None] = {
         "observed_trough_ng_per_ml": observed,
         "observed_is_upper_bound": below_lloq,

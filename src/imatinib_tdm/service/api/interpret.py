@@ -5,17 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from imatinib_tdm.service.api.responses import WRITE
-from imatinib_tdm.service.compute import (
-    AUTO_MODEL,
-    interpret_auto,
-    interpret_case,
-    parse_request_case,
-    resolve_model,
-)
-from imatinib_tdm.service.encoding import to_jsonable
+from imatinib_tdm.service.compute import interpret_request_json
 from imatinib_tdm.service.schemas import InterpretRequest
 from imatinib_tdm.service.security import require_user, verify_csrf
 
@@ -28,24 +22,24 @@ router = APIRouter(tags=["interpretation"], dependencies=[Depends(verify_csrf)])
     responses=WRITE,
     dependencies=[Depends(require_user)],
 )
-def interpret_endpoint(body: InterpretRequest, request: Request) -> JSONResponse:
+async def interpret_endpoint(body: InterpretRequest, request: Request) -> Response:
     """Interpret a case: trough status, ranked findings, individual trough and dose advice.
 
     Returns ``Interpretation.to_dict()`` (concentrations in ng/mL, units in key names), the
-    same as ``imatinib-tdm interpret --json``.
+    same as ``imatinib-tdm interpret --json``. With compute processes configured
+    (``serve --compute-processes N``) the work runs in one of them, else on the thread pool.
     """
-    case = parse_request_case(body.case)
     options: dict[str, Any] = {
         "target": body.target,
         "alert": body.alert,
         "probability": body.probability,
         "seed": body.seed,
     }
-    if body.model == AUTO_MODEL:
-        result = interpret_auto(case, **options)
+    args = (body.case, body.model, request.app.state.settings.default_model_id, options)
+    pool = request.app.state.compute_pool
+    if pool is None:
+        payload = await run_in_threadpool(interpret_request_json, *args)
     else:
-        model = resolve_model(body.model, request.app.state.settings.default_model_id)
-        result = interpret_case(case, model, **options)
-    # already JSON-ready: returned as a response, FastAPI does not walk the result a second
-    # time (validation against dict[str, Any] and jsonable_encoder cost more than the encoding)
-    return JSONResponse(to_jsonable(result.to_dict()))
+        payload = await pool.run(interpret_request_json, *args)
+    # already JSON: returned as bytes, FastAPI neither validates nor encodes it a second time
+    return Response(payload, media_type="application/json")
