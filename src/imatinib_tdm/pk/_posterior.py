@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import special
 
 from imatinib_tdm.pk._map import MapProblem, MapResult, objective
 
@@ -51,6 +50,19 @@ class PosteriorSample:
     n_proposals: int
     seed: int
     method: str = "sampling-importance-resampling (multivariate t proposal)"
+
+
+def _log_sum_exp_rows(values: np.ndarray) -> np.ndarray:
+    """``log Σ exp`` of each row (kept as a column), shifted by the row maximum for range.
+
+    The textbook formula rather than ``scipy.special.logsumexp``, whose generality (signs,
+    weights, complex input) cost ~0.3 ms per interpretation; equal to it to rounding (tested).
+    """
+    top = np.max(values, axis=1, keepdims=True)
+    shift = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        total: np.ndarray = np.log(np.sum(np.exp(values - shift), axis=1, keepdims=True))
+    return total + shift
 
 
 def sample_posterior(
@@ -104,7 +116,7 @@ def sample_posterior(
     log_proposal = -0.5 * (_T_DF + k) * np.log1p(maha / _T_DF)
     log_weight = log_target - log_proposal
     log_weight = np.where(np.isfinite(log_weight), log_weight, -np.inf)
-    log_weight -= special.logsumexp(log_weight, axis=1, keepdims=True)
+    log_weight -= _log_sum_exp_rows(log_weight)
     weights = np.exp(log_weight)
     ess = 1.0 / np.sum(weights**2, axis=1)
     draws = np.empty((n_p, n_draws, k))

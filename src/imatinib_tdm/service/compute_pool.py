@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -25,10 +26,18 @@ from typing import Any
 __all__ = ["ComputePool"]
 
 
+# The web process parses, authenticates and answers every request on one thread; when it waits
+# for a core behind busy compute processes, every request waits with it. A lower scheduling
+# priority for the compute processes lets it run as soon as it has work (Linux CFS weights
+# nice 0 about 3x nice 5); the compute processes still take every cycle it leaves.
+_COMPUTE_NICENESS = 5
+
+
 def _start_worker(triage_model_path: str | None, default_model_id: str) -> None:
     """Initializer of each compute process: triage model, warm caches, then ``gc.freeze()``."""
     from imatinib_tdm.service.compute import configure_triage, warm_up
 
+    os.nice(_COMPUTE_NICENESS)
     configure_triage(triage_model_path)
     warm_up(default_model_id)
     gc.collect()

@@ -117,6 +117,9 @@ def make_engine(url: str | URL | None = None) -> Engine:
     return _make_sqlite_engine(parsed)
 
 
+_SQLITE_POOL_SIZE = 20
+
+
 def _make_sqlite_engine(url: URL) -> Engine:
     database = url.database or ""
     in_memory = database in ("", ":memory:") or "mode=memory" in str(url)
@@ -125,8 +128,13 @@ def _make_sqlite_engine(url: URL) -> Engine:
     }
     if in_memory:
         options["poolclass"] = StaticPool  # every thread must see the same in-memory database
-    elif not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    else:
+        # Connections are kept rather than closed after use: the service's thread pool (40
+        # threads) can hold many at once, and each new SQLite connection costs a file open and
+        # three PRAGMAs (measured: connection churn with 16 concurrent API clients).
+        options.update(pool_size=_SQLITE_POOL_SIZE, max_overflow=_SQLITE_POOL_SIZE)
+        if not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, **options)
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)

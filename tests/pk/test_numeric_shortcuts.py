@@ -1,4 +1,8 @@
-"""``pk._quantiles.percentiles`` equals ``numpy.percentile`` bit for bit."""
+"""Hand-written numeric shortcuts of the engine equal the library functions they replace.
+
+``pk._quantiles.percentiles`` against ``numpy.percentile`` (bit for bit) and the row
+log-sum-exp of the SIR against ``scipy.special.logsumexp`` (to rounding).
+"""
 
 from __future__ import annotations
 
@@ -43,3 +47,20 @@ def test_nan_in_the_sample_gives_nan_as_numpy() -> None:
 def test_bad_input_is_refused(values: list[float], q: list[float]) -> None:
     with pytest.raises(ValueError):
         percentiles(values, q)
+
+
+def test_row_log_sum_exp_equals_scipy() -> None:
+    from scipy.special import logsumexp
+
+    from imatinib_tdm.pk._posterior import _log_sum_exp_rows
+
+    rng = np.random.default_rng(5)
+    values = rng.normal(-500.0, 40.0, (6, 4000))
+    values[1, :10] = -np.inf  # proposals with non-finite weight
+    values[2] = -np.inf  # a row with no usable proposal
+    got = _log_sum_exp_rows(values)
+    expected = logsumexp(values, axis=1, keepdims=True)
+    np.testing.assert_allclose(
+        got[np.isfinite(expected)], expected[np.isfinite(expected)], rtol=1e-13
+    )
+    assert np.array_equal(np.isfinite(got), np.isfinite(expected))
