@@ -1,14 +1,15 @@
 """Latency of ``POST /api/interpret`` under 16 concurrent clients, and PDF report render time.
 
-Starts the service with uvicorn in a subprocess on 127.0.0.1 (a fresh SQLite database in a
-temporary directory, one throw-away account), sends a bounded number of requests from 16
-threads (each its own logged-in HTTP client), and prints p50/p95/max. The case is the packaged
-one-sample demo case (demo-001) with the service's default one-compartment model. Then renders
-the interpretation report of the same case to HTML and PDF a few times in-process.
+Starts the service with ``run_server`` in a subprocess on 127.0.0.1 (a fresh SQLite database in
+a temporary directory, one throw-away account), sends a bounded number of requests from 16
+threads (each its own logged-in keep-alive connection), and prints p50/p95/max, the service's
+CPU per request and its split by process. The case is the packaged one-sample demo case
+(demo-001) with the service's default one-compartment model. Then renders the interpretation
+report of the same case to HTML and PDF a few times in-process.
 
-Run: ``.venv/bin/python bench/bench_service.py [--clients 16] [--requests-per-client 20]
-[--workers 2] [--no-pdf]``.
-Target (issue 5): p95 under 200 ms.
+Run: ``.venv/bin/python bench/bench_service.py [--clients 16] [--requests-per-client 50]
+[--workers 1] [--compute-processes 2] [--no-pdf]``.
+Target (issue 5): p95 under 200 ms. Results: docs/service.md.
 """
 
 from __future__ import annotations
@@ -265,7 +266,7 @@ def bench_pdf(repeats: int = 3) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--requests-per-client", type=int, default=20)
+    parser.add_argument("--requests-per-client", type=int, default=50)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn server processes")
     parser.add_argument(
         "--compute-processes",

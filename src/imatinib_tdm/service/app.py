@@ -31,7 +31,7 @@ from imatinib_tdm.service.api import (
     reports,
     simulate,
 )
-from imatinib_tdm.service.compute import configure_triage
+from imatinib_tdm.service.compute import configure_model_prior, configure_triage
 from imatinib_tdm.service.errors import install_error_handlers
 from imatinib_tdm.service.pages import routes as pages
 from imatinib_tdm.service.pages.rendering import render_error_page
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.compute_pool = None
     configure_triage(settings.triage_model_path)
+    configure_model_prior(settings.model_prior_path)
     app.state.database = Database.connect(settings.database_url)
     app.add_middleware(_SecurityHeaders)
     app.add_middleware(
@@ -129,7 +130,10 @@ async def _compute_pool_lifespan(app: FastAPI) -> AsyncIterator[None]:
     from imatinib_tdm.service.compute_pool import ComputePool
 
     pool = ComputePool(
-        settings.compute_processes, settings.triage_model_path, settings.default_model_id
+        settings.compute_processes,
+        settings.default_model_id,
+        triage_model_path=settings.triage_model_path,
+        model_prior_path=settings.model_prior_path,
     )
     pool.start()
     app.state.compute_pool = pool

@@ -22,6 +22,7 @@ from imatinib_tdm.tdm import DoseRecommendation, Interpretation, interpret, reco
 
 __all__ = [
     "AUTO_MODEL",
+    "configure_model_prior",
     "configure_triage",
     "interpret_auto",
     "interpret_case",
@@ -45,6 +46,29 @@ _triage_model: Any = None
 # against 30 ms one at a time). Waiting threads sleep; several worker processes (serve
 # --workers) are how the service uses several cores.
 _compute_slot = threading.Lock()
+
+
+# The centre's model prior for model "auto" (issue 7): (proportions by model id, file name), or
+# None for equal prior probabilities. Process-wide and read-only, as the triage classifier.
+_model_prior: tuple[dict[str, float], str] | None = None
+
+
+def configure_model_prior(path: str | None) -> None:
+    """Use the ``centre_model_prior`` of an ``imatinib-tdm evaluate --json`` file (or none) for
+    model ``"auto"``.
+
+    Raises
+    ------
+    CaseError
+        The file is unreadable or has no usable prior (the message says why).
+    """
+    global _model_prior
+    if path is None:
+        _model_prior = None
+        return
+    from imatinib_tdm.evaluation import load_centre_model_prior
+
+    _model_prior = (load_centre_model_prior(path), path)
 
 
 def configure_triage(path: str | None) -> None:
@@ -107,8 +131,9 @@ def interpret_auto(
     :func:`imatinib_tdm.evaluation.choose_model`; the choice is the first assumption."""
     from imatinib_tdm.evaluation import choose_model
 
+    prior, source = _model_prior if _model_prior is not None else (None, None)
     with _compute_slot:
-        choice = choose_model(case)
+        choice = choose_model(case, prior, prior_source=source)
     result = interpret_case(
         case, choice.model, target=target, alert=alert, probability=probability, seed=seed
     )

@@ -33,12 +33,16 @@ __all__ = ["ComputePool"]
 _COMPUTE_NICENESS = 5
 
 
-def _start_worker(triage_model_path: str | None, default_model_id: str) -> None:
-    """Initializer of each compute process: triage model, warm caches, then ``gc.freeze()``."""
-    from imatinib_tdm.service.compute import configure_triage, warm_up
+def _start_worker(
+    default_model_id: str, triage_model_path: str | None, model_prior_path: str | None
+) -> None:
+    """Initializer of each compute process: the app's triage model and model prior, warm
+    caches, then ``gc.freeze()``."""
+    from imatinib_tdm.service.compute import configure_model_prior, configure_triage, warm_up
 
     os.nice(_COMPUTE_NICENESS)
     configure_triage(triage_model_path)
+    configure_model_prior(model_prior_path)
     warm_up(default_model_id)
     gc.collect()
     gc.freeze()  # see imatinib_tdm.service.server: long-lived objects out of the collector's way
@@ -55,17 +59,24 @@ class ComputePool:
     ----------
     processes : int
         Number of worker processes (about one per core).
-    triage_model_path : str or None
-        As ``Settings.triage_model_path``: loaded in every worker.
     default_model_id : str
         Model the warm-up interpretation uses.
+    triage_model_path, model_prior_path : str or None
+        As in ``Settings``: loaded in every worker.
     """
 
-    def __init__(self, processes: int, triage_model_path: str | None, default_model_id: str):
+    def __init__(
+        self,
+        processes: int,
+        default_model_id: str,
+        *,
+        triage_model_path: str | None = None,
+        model_prior_path: str | None = None,
+    ):
         if processes < 1:
             raise ValueError(f"processes must be >= 1, got {processes!r}")
         self._processes = processes
-        self._initargs = (triage_model_path, default_model_id)
+        self._initargs = (default_model_id, triage_model_path, model_prior_path)
         self._executor = self._new_executor()
 
     def _new_executor(self) -> ProcessPoolExecutor:

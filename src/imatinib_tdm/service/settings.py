@@ -58,6 +58,7 @@ def _checked(key: str, where: str) -> str:
 
 
 _TRIAGE_MODEL_ENV = "IMATINIB_TDM_TRIAGE_MODEL"
+_MODEL_PRIOR_ENV = "IMATINIB_TDM_MODEL_PRIOR"
 COMPUTE_PROCESSES_ENV = "IMATINIB_TDM_COMPUTE_PROCESSES"
 """Environment variable of ``Settings.compute_processes``."""
 
@@ -88,6 +89,11 @@ class Settings(BaseModel):
         default="widmer2006_covariate",
         description="model used by interpret/simulate when the request names none",
     )
+    model_prior_path: str | None = Field(
+        default=None,
+        description="the JSON of 'imatinib-tdm evaluate --json' whose centre_model_prior weights "
+        "the choice of model 'auto'; env IMATINIB_TDM_MODEL_PRIOR",
+    )
     compute_processes: int = Field(
         default=0,
         ge=0,
@@ -111,6 +117,7 @@ class Settings(BaseModel):
             secret_key=load_or_create_secret_key(directory),
             cookie_secure=secure,
             triage_model_path=os.environ.get(_TRIAGE_MODEL_ENV) or None,
+            model_prior_path=os.environ.get(_MODEL_PRIOR_ENV) or None,
             compute_processes=_count_from_env(COMPUTE_PROCESSES_ENV),
         )
 
