@@ -36,8 +36,14 @@ from imatinib_tdm.evaluation._layout import (
     ObservationLayout,
     observation_layout,
 )
-from imatinib_tdm.pk import EventTable, MapProblem, PopPKModel, estimate_map, prepare_map_problem
-from imatinib_tdm.pk._map_objective import predict_observations
+from imatinib_tdm.pk import (
+    EventTable,
+    MapProblem,
+    PopPKModel,
+    estimate_map,
+    predict_observations,
+    prepare_map_problem,
+)
 
 __all__ = [
     "ModelPredictions",

@@ -18,9 +18,9 @@ from imatinib_tdm.pk import (
     PopPKModel,
     RecordKind,
     Route,
+    predict_observations,
     prepare_map_problem,
 )
-from imatinib_tdm.pk._map_objective import predict_observations
 
 __all__ = ["DEFAULT_LLOQ_MG_PER_L", "simulate_dataset", "simulate_replicates"]
 

@@ -18,6 +18,7 @@ from imatinib_tdm.pk._event_engine import RecordParameters, predict_event_table
 from imatinib_tdm.pk._events import EventTable, RecordKind, Route
 from imatinib_tdm.pk._individual import individual_parameters, sample_etas, typical_parameters
 from imatinib_tdm.pk._map import MapProblem, MapResult, estimate_map, prepare_map_problem
+from imatinib_tdm.pk._map_objective import predict_observations
 from imatinib_tdm.pk._model import (
     CovariateDefinition,
     DomainKind,
@@ -30,6 +31,7 @@ from imatinib_tdm.pk._model import (
 from imatinib_tdm.pk._model_spec import create_model
 from imatinib_tdm.pk._ode import integrate_ode
 from imatinib_tdm.pk._posterior import PosteriorSample, sample_posterior
+from imatinib_tdm.pk._quantiles import percentiles
 from imatinib_tdm.pk._simulation import (
     PopulationSimulation,
     SteadyStateTroughSimulation,
@@ -67,8 +69,10 @@ __all__ = [
     "individual_parameters",
     "integrate_ode",
     "load_model_file",
+    "percentiles",
     "predict_concentrations",
     "predict_event_table",
+    "predict_observations",
     "predict_steady_state",
     "predict_steady_state_trough",
     "prepare_map_problem",

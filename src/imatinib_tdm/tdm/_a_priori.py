@@ -19,6 +19,7 @@ from imatinib_tdm import __version__
 from imatinib_tdm.case import Case
 from imatinib_tdm.pk import (
     PopPKModel,
+    percentiles,
     predict_steady_state_trough,
     resolve_covariates,
     simulate_population,
@@ -26,7 +27,6 @@ from imatinib_tdm.pk import (
     simulate_typical,
     typical_parameters,
 )
-from imatinib_tdm.pk._quantiles import percentiles
 from imatinib_tdm.pk.inputs import case_to_dose_history
 from imatinib_tdm.tdm._regimens import current_regimen
 

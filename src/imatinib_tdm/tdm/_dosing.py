@@ -24,10 +24,10 @@ from imatinib_tdm.pk import (
     PKParameters,
     PopPKModel,
     individual_parameters,
+    percentiles,
     predict_steady_state_trough,
     resolve_covariates,
 )
-from imatinib_tdm.pk._quantiles import percentiles
 from imatinib_tdm.tdm._knowledge import Threshold, ThresholdKind, Verification
 from imatinib_tdm.tdm._regimens import Regimen
 from imatinib_tdm.tdm._trough import Caveat, CaveatSeverity

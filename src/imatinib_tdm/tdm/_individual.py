@@ -28,6 +28,7 @@ from imatinib_tdm.pk import (
     PKParameters,
     PopPKModel,
     individual_parameters,
+    percentiles,
     predict_steady_state_trough,
 )
 from imatinib_tdm.pk._events import EventTable
@@ -39,7 +40,6 @@ from imatinib_tdm.pk._map import (
     prepare_map_problem,
 )
 from imatinib_tdm.pk._posterior import PosteriorSample, sample_posterior
-from imatinib_tdm.pk._quantiles import percentiles
 from imatinib_tdm.pk.inputs import case_to_event_table
 from imatinib_tdm.tdm._dosing import DoseAdvice, evaluate_regimens, recommend_regimen
 from imatinib_tdm.tdm._knowledge import Indication, Threshold, load_targets

@@ -23,6 +23,7 @@ from imatinib_tdm.errors import MissingCovariateError, ModelDomainError
 from imatinib_tdm.pk import (
     PopPKModel,
     ResolvedCovariates,
+    percentiles,
     predict_steady_state_trough,
     resolve_covariates,
     simulate_population,
@@ -30,7 +31,6 @@ from imatinib_tdm.pk import (
     simulate_typical,
     typical_parameters,
 )
-from imatinib_tdm.pk._quantiles import percentiles
 from imatinib_tdm.pk.inputs import case_to_dose_history
 from imatinib_tdm.tdm._findings import Finding, FindingCategory, Severity
 from imatinib_tdm.tdm._knowledge import load_trough_correction
