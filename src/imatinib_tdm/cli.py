@@ -23,7 +23,7 @@ from imatinib_tdm.case import Dose, format_validation_error, load_case, load_dem
 from imatinib_tdm.errors import CaseError, TdmError
 from imatinib_tdm.evaluation import choose_model, load_centre_model_prior
 from imatinib_tdm.evaluation._cli import evaluate_command
-from imatinib_tdm.io import load_nonmem_dataset
+from imatinib_tdm.io import load_nonmem_dataset, write_cases_nonmem_dataset
 from imatinib_tdm.ml._cli import ml_app
 from imatinib_tdm.pk import (
     DoseHistory,
@@ -749,6 +749,30 @@ def validate(
     )
     for warning in case.plausibility_warnings():
         typer.echo(f"  ! {warning.message}")
+
+
+@app.command("export-nonmem")
+def export_nonmem(
+    case_files: Annotated[
+        list[Path], typer.Argument(metavar="CASE...", help="Case files (YAML or JSON).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Dataset to write (comma-separated).")],
+    dv_unit: Annotated[
+        str, typer.Option("--dv-unit", help="Unit of DV and LLOQ in the file (e.g. ng/mL).")
+    ] = "mg/L",
+) -> None:
+    """Write case files as one NONMEM dataset (for 'imatinib-tdm evaluate' or NONMEM).
+
+    Subjects are numbered 1..n in the order given; the patients' own ids are not written (the
+    ID-to-file mapping is printed here, not stored in the dataset).
+    """
+    cases = [load_case(path) for path in case_files]
+    write_cases_nonmem_dataset(cases, out, dv_unit=dv_unit)
+    typer.echo(f"{out}: {len(cases)} subject(s), DV and LLOQ in {dv_unit}")
+    for number, (path, case) in enumerate(zip(case_files, cases, strict=True), start=1):
+        typer.echo(f"  ID {number}: {path}")
+        for warning in case.plausibility_warnings():  # e.g. a level in the wrong unit
+            typer.echo(f"    ! {warning.message}")
 
 
 @app.command()

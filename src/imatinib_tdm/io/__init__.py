@@ -5,7 +5,8 @@
   :class:`~imatinib_tdm.pk._events.EventTable` (concentrations in mg/L); the second also returns
   the warnings found while reading.
 * :func:`write_nonmem_dataset`, :func:`table_to_nonmem_rows` — the inverse.
-* :func:`case_to_nonmem_rows` — a case file as NONMEM rows.
+* :func:`case_to_nonmem_rows` — a case file as NONMEM rows; :func:`write_cases_nonmem_dataset`
+  (:func:`cases_to_nonmem_rows`) — several cases as one dataset (subjects numbered 1..n).
 * :func:`read_long_csv` (:class:`LongCsvColumns`) — a long CSV of TDM records (patient,
   date-times, dose, concentration, covariates, explicit units) into the same event table.
 
@@ -23,7 +24,13 @@ from imatinib_tdm.io._nonmem import (
     load_nonmem_dataset,
     read_nonmem_dataset,
 )
-from imatinib_tdm.io._write import case_to_nonmem_rows, table_to_nonmem_rows, write_nonmem_dataset
+from imatinib_tdm.io._write import (
+    case_to_nonmem_rows,
+    cases_to_nonmem_rows,
+    table_to_nonmem_rows,
+    write_cases_nonmem_dataset,
+    write_nonmem_dataset,
+)
 
 __all__ = [
     "DEFAULT_CMT_ROUTES",
@@ -31,9 +38,11 @@ __all__ = [
     "LongCsvColumns",
     "NonmemDataset",
     "case_to_nonmem_rows",
+    "cases_to_nonmem_rows",
     "load_nonmem_dataset",
     "read_long_csv",
     "read_nonmem_dataset",
     "table_to_nonmem_rows",
+    "write_cases_nonmem_dataset",
     "write_nonmem_dataset",
 ]

@@ -140,13 +140,68 @@ def write_nonmem_dataset(
     missing values are ``.``; floats are written with full precision.
     """
     rows = table_to_nonmem_rows(table, dv_unit=dv_unit)
-    header: Sequence[str] = (*WRITTEN_COLUMNS, *table.covariates)
-    lines = [",".join(header)] + [",".join(_cell(row[name]) for name in header) for row in rows]
+    _write_rows(rows, (*WRITTEN_COLUMNS, *table.covariates), path)
+
+
+def _write_rows(
+    rows: Sequence[dict[str, Cell]], header: Sequence[str], path: str | os.PathLike[str] | IO[str]
+) -> None:
+    lines = [",".join(header)]
+    lines += [",".join(_cell(row.get(name)) for name in header) for row in rows]
     text = "\n".join(lines) + "\n"
     if isinstance(path, str | os.PathLike):
         Path(path).write_text(text, encoding="utf-8")
     else:
         path.write(text)
+
+
+def cases_to_nonmem_rows(
+    cases: Sequence[Case], *, dv_unit: ConcentrationUnit | str = "mg/L"
+) -> list[dict[str, Cell]]:
+    """Several cases as the rows of one dataset, subject ``k`` (1-based) = ``cases[k - 1]``.
+
+    The case's own patient id is not written (a dataset for a model evaluation leaves the
+    hospital's identifiers behind); the caller keeps the mapping. A covariate that one case
+    gives and another does not is missing (``.``) in the other's rows.
+
+    Raises
+    ------
+    CaseError
+        No case given.
+    """
+    if not cases:
+        raise CaseError("no case to export", field="cases")
+    rows: list[dict[str, Cell]] = []
+    for number, case in enumerate(cases, start=1):
+        for row in case_to_nonmem_rows(case, dv_unit=dv_unit):
+            row["ID"] = number
+            rows.append(row)
+    return rows
+
+
+def write_cases_nonmem_dataset(
+    cases: Sequence[Case],
+    path: str | os.PathLike[str] | IO[str],
+    *,
+    dv_unit: ConcentrationUnit | str = "mg/L",
+) -> None:
+    """Write several cases as one NONMEM dataset (subjects 1..n in the order given).
+
+    The columns of :func:`write_nonmem_dataset`, then every covariate any case gives (in order of
+    first appearance). Reads back with ``imatinib-tdm evaluate`` / :func:`read_nonmem_dataset`.
+
+    Examples
+    --------
+    >>> import io
+    >>> from imatinib_tdm.case import load_demo_case
+    >>> out = io.StringIO()
+    >>> write_cases_nonmem_dataset([load_demo_case("demo-001"), load_demo_case("demo-002")], out)
+    >>> sorted({line.split(",")[0] for line in out.getvalue().splitlines()[1:]})
+    ['1', '2']
+    """
+    rows = cases_to_nonmem_rows(cases, dv_unit=dv_unit)
+    covariates = list(dict.fromkeys(k for row in rows for k in row if k not in WRITTEN_COLUMNS))
+    _write_rows(rows, (*WRITTEN_COLUMNS, *covariates), path)
 
 
 def case_to_nonmem_rows(

@@ -23,6 +23,7 @@ from imatinib_tdm.service.api import (
     auth,
     comedications,
     episodes,
+    exports,
     health,
     interpret,
     models,
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         patients,
         episodes,
         reports,
+        exports,
     ):
         app.include_router(module.router)
     app.include_router(pages.router)
