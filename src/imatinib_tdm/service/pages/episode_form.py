@@ -26,12 +26,24 @@ __all__ = [
     "UNIT_CHOICES",
     "case_to_values",
     "errors_by_field",
+    "row_counts",
     "values_to_case",
 ]
 
+# Rows shown for an empty form; a case with more entries shows them all plus one empty row,
+# and the form's "More rows" button adds MORE_ROWS empty rows to each group (nothing typed is
+# lost: the form reads every row it is sent, whatever its number).
 N_DOSE_ROWS = 4
 N_SAMPLE_ROWS = 3
 N_COMEDICATION_ROWS = 4
+MORE_ROWS = 3
+MAX_ROWS = 500
+"""Rows per group the form accepts (a bound on what one submission makes the server parse)."""
+_DEFAULT_ROWS = {
+    "doses": N_DOSE_ROWS,
+    "samples": N_SAMPLE_ROWS,
+    "comedications": N_COMEDICATION_ROWS,
+}
 UNIT_CHOICES = [
     ("ng/mL", "ng/mL"),
     ("µg/mL", "µg/mL"),
@@ -59,6 +71,36 @@ LAB_FIELDS: list[tuple[str, str]] = [(name, _lab_label(name)) for name in Covari
 def _text(form: Mapping[str, Any], name: str) -> str:
     value = form.get(name, "")
     return value.strip() if isinstance(value, str) else ""
+
+
+def _row_indices(form: Mapping[str, Any]) -> dict[str, int]:
+    """For each row group, one more than the highest row index among the form's field names."""
+    highest: dict[str, int] = {}
+    for name in form:
+        match = _ROW_PATH.match(name)
+        if match:
+            group, index = match.group(1), int(match.group(2))
+            highest[group] = max(highest.get(group, 0), index + 1)
+    return highest
+
+
+def row_counts(values: Mapping[str, Any], *, more: bool = False) -> dict[str, int]:
+    """Rows to show per group (``doses``, ``samples``, ``comedications``) for these values.
+
+    Every row that holds a value is shown, then at least one empty row (the default count for
+    an empty form); ``more`` adds :data:`MORE_ROWS` empty rows to each group.
+    """
+    filled: dict[str, int] = {}
+    for name, value in values.items():
+        match = _ROW_PATH.match(name)
+        if match and isinstance(value, str) and value.strip() and not name.endswith(".unit"):
+            group, index = match.group(1), int(match.group(2))
+            filled[group] = max(filled.get(group, 0), index + 1)
+    counts = {}
+    for group, default in _DEFAULT_ROWS.items():
+        shown = max(default, filled.get(group, 0) + 1)
+        counts[group] = min(MAX_ROWS, shown + (MORE_ROWS if more else 0))
+    return counts
 
 
 def _rows(
@@ -102,6 +144,13 @@ def values_to_case(
         form row behind each case entry (empty rows are skipped), for :func:`errors_by_field`.
     """
     rows_used: dict[str, list[int]] = {}
+    present = _row_indices(form)
+    for group, count in present.items():
+        if count > MAX_ROWS:
+            raise CaseError(
+                f"{group}: at most {MAX_ROWS} rows per form; use the JSON API for more",
+                field=group,
+            )
     patient: dict[str, Any] = {"id": patient_ref, "sex": sex, "indication": indication}
     for key in _PATIENT_KEYS:
         value = _text(form, f"patient.{key}")
@@ -125,7 +174,7 @@ def values_to_case(
             form,
             "doses",
             _DOSE_KEYS,
-            N_DOSE_ROWS,
+            present.get("doses", 0),
             needs=("time", "amount_mg", "interval_h"),
             rows_used=rows_used,
         ),
@@ -133,7 +182,7 @@ def values_to_case(
             form,
             "samples",
             _SAMPLE_KEYS,
-            N_SAMPLE_ROWS,
+            present.get("samples", 0),
             needs=("time", "concentration"),
             rows_used=rows_used,
         ),
@@ -141,7 +190,7 @@ def values_to_case(
             form,
             "comedications",
             ("name",),
-            N_COMEDICATION_ROWS,
+            present.get("comedications", 0),
             needs=("name",),
             rows_used=rows_used,
         ),

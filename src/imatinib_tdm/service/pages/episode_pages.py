@@ -16,12 +16,11 @@ from imatinib_tdm.service.errors import status_for
 from imatinib_tdm.service.pages.episode_form import (
     LAB_FIELDS,
     METASTATIC_SITE_CHOICES,
-    N_COMEDICATION_ROWS,
-    N_DOSE_ROWS,
     N_SAMPLE_ROWS,
     UNIT_CHOICES,
     case_to_values,
     errors_by_field,
+    row_counts,
     values_to_case,
 )
 from imatinib_tdm.service.pages.rendering import model_select, render
@@ -59,6 +58,9 @@ def _settings(request: Request) -> Any:
     return request.app.state.settings
 
 
+_MORE_ROWS_BUTTON = "more_rows"
+
+
 def _form_page(
     request: Request,
     patient: Any,
@@ -68,7 +70,9 @@ def _form_page(
     errors: dict[str, str],
     episode: Any = None,
     status_code: int = 200,
+    more_rows: bool = False,
 ) -> Any:
+    counts = row_counts(values, more=more_rows)
     return render(
         request,
         "episode_form.html.j2",
@@ -78,9 +82,9 @@ def _form_page(
         action=action,
         values=values,
         errors=errors,
-        n_dose_rows=N_DOSE_ROWS,
-        n_sample_rows=N_SAMPLE_ROWS,
-        n_comed_rows=N_COMEDICATION_ROWS,
+        n_dose_rows=counts["doses"],
+        n_sample_rows=counts["samples"],
+        n_comed_rows=counts["comedications"],
         units=UNIT_CHOICES,
         labs=LAB_FIELDS,
         metastatic_sites=METASTATIC_SITE_CHOICES,
@@ -91,13 +95,14 @@ def _form_page(
 def _submitted_case(form: Any, patient: Any) -> tuple[Any, dict[str, str], dict[str, str]]:
     """(case or None, the form values as typed, errors by field) of a submitted episode form."""
     values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
-    data, rows_used = values_to_case(
-        values,
-        patient_ref=f"patient-{patient.id}",
-        sex=str(getattr(patient.sex, "value", patient.sex)),
-        indication=str(getattr(patient.indication, "value", patient.indication)),
-    )
+    rows_used: dict[str, list[int]] = {}
     try:
+        data, rows_used = values_to_case(
+            values,
+            patient_ref=f"patient-{patient.id}",
+            sex=str(getattr(patient.sex, "value", patient.sex)),
+            indication=str(getattr(patient.indication, "value", patient.indication)),
+        )
         return parse_case(data), values, {}
     except CaseError as error:
         return None, values, errors_by_field(error, rows_used)
@@ -127,6 +132,9 @@ async def new_episode_submit(request: Request, patient_id: RecordId, user: Edito
         patient = get_patient(session, patient_id)
     case, values, errors = _submitted_case(form, patient)
     action = f"/patients/{patient_id}/episodes/new"
+    if _MORE_ROWS_BUTTON in form:  # not a save: the same form with more empty rows
+        values.pop(_MORE_ROWS_BUTTON, None)
+        return _form_page(request, patient, action=action, values=values, errors={}, more_rows=True)
     if case is None:
         return _form_page(
             request, patient, action=action, values=values, errors=errors, status_code=422
@@ -182,6 +190,17 @@ async def edit_episode_submit(request: Request, episode_id: RecordId, user: Edit
         patient = get_patient(session, episode.patient_id)
     case, values, errors = _submitted_case(form, patient)
     action = f"/episodes/{episode_id}/edit"
+    if _MORE_ROWS_BUTTON in form:
+        values.pop(_MORE_ROWS_BUTTON, None)
+        return _form_page(
+            request,
+            patient,
+            action=action,
+            values=values,
+            errors={},
+            episode=episode,
+            more_rows=True,
+        )
     if case is None:
         return _form_page(
             request,
