@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from imatinib_tdm.case import parse_case
-from imatinib_tdm.errors import CaseError, TdmError
+from imatinib_tdm.errors import CaseError, NotFoundError, TdmError
 from imatinib_tdm.service.compute import resolve_model, what_if
 from imatinib_tdm.service.encoding import to_jsonable
 from imatinib_tdm.service.errors import status_for
@@ -239,6 +239,17 @@ async def edit_episode_submit(request: Request, episode_id: RecordId, user: Edit
 @router.get("/episodes/{episode_id}")
 def episode_page(request: Request, episode_id: RecordId, user: CurrentUser) -> Any:
     """The episode: case, latest interpretation with its plot, reports. The view is audited."""
+    return _episode_page(request, episode_id, user)
+
+
+def _episode_page(
+    request: Request,
+    episode_id: int,
+    user: Any,
+    *,
+    interpret_error: str | None = None,
+    status_code: int = 200,
+) -> Any:
     settings = _settings(request)
     view = load_episode_view(
         get_database(request), user, episode_id, default_model_id=settings.default_model_id
@@ -251,6 +262,8 @@ def episode_page(request: Request, episode_id: RecordId, user: CurrentUser) -> A
     return render(
         request,
         "episode.html.j2",
+        status_code=status_code,
+        interpret_error=interpret_error,
         patient=view.patient,
         episode=view.episode,
         case=view.case,
@@ -271,13 +284,24 @@ async def interpret_submit(request: Request, episode_id: RecordId, user: Editor)
     """Interpret the current case with the chosen model and store it."""
     form = await request.form()
     model_id = form.get("model")
-    interpret_episode(
-        get_database(request),
-        user,
-        episode_id,
-        model_id=model_id if isinstance(model_id, str) and model_id else None,
-        default_model_id=_settings(request).default_model_id,
-    )
+    try:
+        interpret_episode(
+            get_database(request),
+            user,
+            episode_id,
+            model_id=model_id if isinstance(model_id, str) and model_id else None,
+            default_model_id=_settings(request).default_model_id,
+        )
+    except NotFoundError:
+        raise
+    except TdmError as error:  # the case cannot be interpreted: say why on the episode page
+        return _episode_page(
+            request,
+            episode_id,
+            user,
+            interpret_error=error.message,
+            status_code=status_for(error),
+        )
     return RedirectResponse(f"/episodes/{episode_id}#interpretation", status_code=303)
 
 

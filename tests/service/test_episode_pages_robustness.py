@@ -1,6 +1,7 @@
-"""The episode form has as many rows as the case needs: a case with more samples and regimens
-than the empty form shows is edited without losing any ("nothing a user saved is ever lost"),
-and "More rows" adds empty rows without saving anything."""
+"""Episode pages that lose nothing and explain failures: the form has as many rows as the case
+needs (a case with more samples and regimens than the empty form shows is edited without losing
+any; "More rows" adds empty rows without saving), and an interpretation that cannot run is
+explained on the episode page instead of the generic error page."""
 
 from __future__ import annotations
 
@@ -91,3 +92,18 @@ def test_a_form_with_too_many_rows_is_refused_with_a_message(
     answer = client.post(f"/patients/{patient_id}/episodes/new", data=form)
     assert answer.status_code == 422
     assert "at most 500 rows" in answer.text
+
+
+def test_an_interpretation_that_cannot_run_is_explained_on_the_episode_page(
+    client_as: Client, patient_with_episode: tuple[int, int]
+) -> None:
+    _, episode_id = patient_with_episode
+    client = client_as("clinician")
+    page = client.get(f"/episodes/{episode_id}").text
+    # he2023 needs the eGFR, which the demo case does not give
+    answer = client.post(
+        f"/episodes/{episode_id}/interpret", data={"csrf_token": _csrf(page), "model": "he2023"}
+    )
+    assert answer.status_code == 422
+    assert 'id="interpret-error"' in answer.text and "egfr" in answer.text
+    assert 'id="interpret-button"' in answer.text  # the page itself, not the error page
