@@ -96,6 +96,7 @@ _TITLES = {
     405: "Not allowed",
     409: "Conflict",
     422: "Invalid input",
+    429: "Too many attempts",
 }
 
 

@@ -13,6 +13,7 @@ import enum
 import json
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -42,6 +43,10 @@ class AuditAction(enum.StrEnum):
     IMPORT = "import"
     LOGIN = "login"
     LOGIN_FAILED = "login_failed"
+    LOGIN_LOCKED = "login_locked"
+    """A failed login reached the limit: further attempts for that username are refused."""
+    LOGIN_REFUSED = "login_refused"
+    """A login refused during a lockout, without checking the password."""
     LOGOUT = "logout"
     SET_ROLE = "set_role"
     SET_PASSWORD = "set_password"
@@ -107,6 +112,7 @@ def record_event(
     patient_id: int | None = None,
     detail: Mapping[str, Any] | None = None,
     username: str | None = None,
+    at: datetime | None = None,
 ) -> AuditEvent:
     """Add an audit event to the session's transaction.
 
@@ -128,6 +134,9 @@ def record_event(
         Ids, counts, field names, reason codes; JSON data only, no patient data.
     username : str, optional
         Name typed at a failed login (when ``actor`` is ``None``); truncated to 64 characters.
+    at : datetime, optional
+        When it happened (timezone-aware); default now. The login throttle passes the time it
+        judged the attempt at, so that the events it writes and the rule it applies agree.
 
     Raises
     ------
@@ -143,8 +152,10 @@ def record_event(
     if detail is not None:
         _check_detail(detail)
         json.dumps(detail, allow_nan=False)  # fails early on NaN, which JSONB refuses
+    if at is not None and (at.tzinfo is None or at.utcoffset() is None):
+        raise ValueError(f"at: must be timezone-aware, got naive {at.isoformat()}")
     event = AuditEvent(
-        at=utc_now(),
+        at=utc_now() if at is None else at,
         user_id=actor.id if actor is not None else None,
         username=(actor.username if actor is not None else username or None),
         action=action,

@@ -16,7 +16,7 @@ from imatinib_tdm.service.security import (
     log_out,
     verify_csrf,
 )
-from imatinib_tdm.store import authenticate
+from imatinib_tdm.store import attempt_login
 
 router = APIRouter(tags=["auth"])
 
@@ -24,17 +24,33 @@ router = APIRouter(tags=["auth"])
 @router.post(
     "/api/auth/login",
     response_model=LoginResponse,
-    responses={**WRITE, 401: {"description": "wrong username or password"}},
+    responses={
+        **WRITE,
+        401: {"description": "wrong username or password"},
+        429: {
+            "description": "too many failed attempts for this username: refused without "
+            "checking the password; `detail` says when to try again, `Retry-After` in seconds"
+        },
+    },
 )
 def login(body: LoginRequest, request: Request) -> LoginResponse:
     """Log in; sets the session cookie and returns the CSRF token for API writes.
 
-    A wrong username and a wrong password get the same answer.
+    A wrong username and a wrong password get the same answer. After
+    ``store.MAX_FAILED_LOGINS`` failures within ``store.LOGIN_FAILURE_WINDOW`` a username (known
+    or not) is refused with 429 until the lockout ends, even with the right password.
     """
-    # the failed attempt is audited by authenticate(): commit before answering 401
+    # failed and refused attempts are audited by attempt_login(): commit before answering
     with get_database(request).transaction() as session:
-        user = authenticate(session, body.username, body.password)
+        attempt = attempt_login(session, body.username, body.password)
+        user = attempt.user
         identity = None if user is None else (user.id, user.username, user.role.value)
+    if attempt.locked:
+        raise HTTPException(
+            status_code=429,
+            detail=attempt.message,
+            headers={"Retry-After": str(attempt.retry_after)},
+        )
     if identity is None:
         raise HTTPException(status_code=401, detail="wrong username or password")
     user_id, username, role = identity

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from imatinib_tdm.service.pages.rendering import render
 from imatinib_tdm.service.security import get_database, log_in, log_out, verify_csrf
-from imatinib_tdm.store import authenticate
+from imatinib_tdm.store import attempt_login
 
 router = APIRouter(include_in_schema=False)
 
@@ -32,10 +32,20 @@ def login_submit(
     username: str = Form(default="", max_length=128),
     password: str = Form(default="", max_length=1024),
 ) -> Any:
-    """Check the credentials; on success start a new session and go to the patient list."""
+    """Check the credentials; on success start a new session and go to the patient list.
+
+    A locked-out username (too many failures) gets the form again with status 429 and the time
+    to retry; the typed username is kept, the password never.
+    """
     with get_database(request).transaction() as session:
-        user = authenticate(session, username, password) if username and password else None
-        user_id = None if user is None else user.id
+        attempt = attempt_login(session, username, password) if username and password else None
+        user_id = None if attempt is None or attempt.user is None else attempt.user.id
+    if attempt is not None and attempt.locked:
+        page = render(
+            request, "login.html.j2", status_code=429, error=attempt.message, username=username
+        )
+        page.headers["Retry-After"] = str(attempt.retry_after)
+        return page
     if user_id is None:
         return render(
             request,
