@@ -388,8 +388,8 @@ def evaluate_expression(expression: Expression, variables: Mapping[str, ArrayLik
 
 # Expressions are evaluated many times (covariate models: every interpretation, every regimen),
 # so each tree is turned once into nested closures: no per-node type dispatch at run time. Keyed
-# by identity (hashing a tree walks it); an entry leaves with its expression. ``_evaluate``
-# stays the reference the closures are tested against.
+# by identity (hashing a tree walks it); an entry leaves with its expression. The tests check the
+# closures against a plain tree walker (tests/pk/test_expression.py).
 _Evaluator = Callable[[Mapping[str, FloatArray]], FloatArray]
 _COMPILED: dict[int, _Evaluator] = {}
 
@@ -468,49 +468,3 @@ def _closure(node: _Node) -> _Evaluator:
 
 def _truth(value: FloatArray) -> NDArray[np.bool_]:
     return np.asarray(value != 0.0)
-
-
-def _evaluate(node: _Node, env: Mapping[str, FloatArray]) -> FloatArray:
-    if isinstance(node, _Const):
-        return np.float64(node.value)  # type: ignore[return-value]
-    if isinstance(node, _Name):
-        return env[node.name]
-    if isinstance(node, _Unary):
-        operand = _evaluate(node.operand, env)
-        if node.op == "neg":
-            return np.negative(operand)
-        if node.op == "pos":
-            return operand
-        return np.logical_not(_truth(operand)).astype(np.float64)
-    if isinstance(node, _Binary):
-        return _ARITHMETIC[node.op](_evaluate(node.left, env), _evaluate(node.right, env))
-    if isinstance(node, _Compare):
-        values = [_evaluate(o, env) for o in node.operands]
-        result: NDArray[np.bool_] = np.asarray(True)
-        for op, left, right in zip(node.ops, values[:-1], values[1:], strict=True):
-            result = np.logical_and(result, _COMPARISONS[op](left, right))
-        return result.astype(np.float64)
-    if isinstance(node, _Logical):
-        truths = [_truth(_evaluate(v, env)) for v in node.values]
-        combine = np.logical_and if node.op == "and" else np.logical_or
-        combined = truths[0]
-        for other in truths[1:]:
-            combined = np.asarray(combine(combined, other))
-        return combined.astype(np.float64)
-    if isinstance(node, _IfElse):
-        return np.where(
-            _truth(_evaluate(node.condition, env)),
-            _evaluate(node.then, env),
-            _evaluate(node.otherwise, env),
-        )
-    # _Call
-    args = [_evaluate(a, env) for a in node.args]
-    if node.function in _UNARY_FUNCTIONS:
-        return _UNARY_FUNCTIONS[node.function](args[0])
-    if node.function == "where":
-        return np.where(_truth(args[0]), args[1], args[2])
-    reduce = np.minimum if node.function == "min" else np.maximum
-    out: FloatArray = args[0]
-    for arg in args[1:]:
-        out = np.asarray(reduce(out, arg), dtype=np.float64)
-    return out
