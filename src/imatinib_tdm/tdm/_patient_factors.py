@@ -58,7 +58,12 @@ _DIRECTION_TEXT = {
 # Typical steady-state troughs already computed in one assess_patient_factors call, by model
 # object and covariate values: the patient's own trough is the numerator of every factor's
 # ratio. The model is kept in the value so that its id() cannot be reused while the memo lives.
-_TroughMemo = dict[tuple[int, tuple[tuple[str, float], ...]], tuple[PopPKModel, float | None]]
+_MemoKey = tuple[int, tuple[tuple[str, float], ...]]
+_TroughMemo = dict[_MemoKey, tuple[PopPKModel, float | None]]
+
+
+def _memo_key(model: PopPKModel, values: dict[str, float]) -> _MemoKey:
+    return id(model), tuple(sorted(values.items()))
 
 
 def _typical_trough(
@@ -66,7 +71,7 @@ def _typical_trough(
 ) -> float | None:
     """Typical steady-state trough (mg/L) of ``regimen`` at ``values``; None when the covariates
     are missing or outside the model's hard domain."""
-    key = (id(model), tuple(sorted(values.items())))
+    key = _memo_key(model, values)
     if key not in memo:
         try:
             resolved = resolve_covariates(model, values)
@@ -163,19 +168,16 @@ def _prefetch_troughs(
         return
     requests: list[tuple[PopPKModel, dict[str, float]]] = []
     for entry in entries:
-        found = _ratio_values(patient, model, entry.model_covariates, fill_missing=False)
-        carried = bool(set(entry.model_covariates) & set(model.covariate_names))
-        if found is not None:
-            requests += [(model, found[2]), (model, found[3])]
-        elif not carried:
-            for other in _reference_models(entry):
-                found = _ratio_values(patient, other, entry.model_covariates, fill_missing=True)
-                if found is not None:
-                    requests += [(other, found[2]), (other, found[3])]
+        for source in _ratio_sources(model, entry):
+            found = _ratio_values(
+                patient, source, entry.model_covariates, fill_missing=source is not model
+            )
+            if found is not None:
+                requests += [(source, found[2]), (source, found[3])]
     groups: dict[tuple[int, tuple[str, ...]], tuple[PopPKModel, list[dict[str, float]]]] = {}
     for one_model, values in requests:
         key = (id(one_model), tuple(sorted(values)))
-        if (id(one_model), tuple(sorted(values.items()))) in memo:
+        if _memo_key(one_model, values) in memo:
             continue
         group = groups.setdefault(key, (one_model, []))
         if values not in group[1]:
@@ -194,7 +196,7 @@ def _prefetch_troughs(
         except (MissingCovariateError, ModelDomainError):
             continue
         for values, trough in zip(value_sets, troughs, strict=True):
-            memo[(id(one_model), tuple(sorted(values.items())))] = (one_model, float(trough))
+            memo[_memo_key(one_model, values)] = (one_model, float(trough))
 
 
 def _reference_models(entry: PatientFactor) -> list[PopPKModel]:
@@ -205,6 +207,16 @@ def _reference_models(entry: PatientFactor) -> list[PopPKModel]:
         except UnknownModelError:  # a knowledge file naming a removed model: skip, not fail
             continue
     return models
+
+
+def _carries(model: PopPKModel, entry: PatientFactor) -> bool:
+    return bool(set(entry.model_covariates) & set(model.covariate_names))
+
+
+def _ratio_sources(model: PopPKModel, entry: PatientFactor) -> list[PopPKModel]:
+    """The models a factor's trough ratio is taken from, in order: the chosen model, then, when
+    it does not carry the factor, the entry's reference models (the first that gives one)."""
+    return [model] if _carries(model, entry) else [model, *_reference_models(entry)]
 
 
 def _factor_finding(
@@ -224,17 +236,15 @@ def _factor_finding(
         evidence[value_key] = value
     if entry.effect is not None:
         evidence[entry.effect.evidence_key] = entry.effect.value
-    carried = bool(set(entry.model_covariates) & set(model.covariate_names))
-    ratio = _model_ratio(patient, model, entry.model_covariates, memo=memo)
-    source_model = model
-    if ratio is None and not carried:
-        for other in _reference_models(entry):
-            ratio = _model_ratio(
-                patient, other, entry.model_covariates, fill_missing=True, memo=memo
-            )
-            if ratio is not None:
-                source_model = other
-                break
+    carried = _carries(model, entry)
+    ratio, source_model = None, model
+    for source in _ratio_sources(model, entry):
+        ratio = _model_ratio(
+            patient, source, entry.model_covariates, fill_missing=source is not model, memo=memo
+        )
+        if ratio is not None:
+            source_model = source
+            break
     severity = Severity.CAUTION if outside else Severity.INFO
     parts = [f"{label}{detail}; published: {entry.condition} {_DIRECTION_TEXT[entry.direction]}."]
     if entry.effect is not None:
@@ -281,7 +291,7 @@ def _child_body_size_finding(
     bmi: float, adult_age: float, model: PopPKModel, entry: PatientFactor
 ) -> Finding:
     """Body size of a child: the adult BMI categories and their effect size do not apply."""
-    carried = bool(set(entry.model_covariates) & set(model.covariate_names))
+    carried = _carries(model, entry)
     carried_text = (
         f"model {model.id} carries weight, so it is in the individual estimate"
         if carried
