@@ -234,9 +234,11 @@ def evaluate_regimens(
     params_by_values: dict[tuple[tuple[str, bytes], ...], PKParameters] = {}
     # The models are linear in the dose (superposition), so with the same parameters and
     # interval the troughs of every dose are one set of troughs per mg times the dose (equal to
-    # a separate prediction up to rounding, ~1e-16 relative).
-    per_mg: dict[tuple[tuple[tuple[str, bytes], ...], float], FloatArray] = {}
-    quantiles_per_mg: dict[tuple[tuple[tuple[str, bytes], ...], float], tuple[float, ...]] = {}
+    # a separate prediction up to rounding, ~1e-16 relative); so are their percentiles (one
+    # sort per parameter set and interval).
+    per_mg: dict[
+        tuple[tuple[tuple[str, bytes], ...], float], tuple[FloatArray, tuple[float, ...]]
+    ] = {}
     for regimen in regimens:
         values = dict(covariates)
         values[DAILY_DOSE_COVARIATE] = regimen.daily_dose_mg
@@ -251,19 +253,20 @@ def evaluate_regimens(
         params = params_by_values.get(key)
         if params is None:
             params = params_by_values[key] = individual_parameters(model, resolved, etas)
-        unit = per_mg.get((key, regimen.interval_h))
-        if unit is None:
-            unit = per_mg[(key, regimen.interval_h)] = (
+        cached = per_mg.get((key, regimen.interval_h))
+        if cached is None:
+            unit_troughs = (
                 predict_steady_state_trough(
                     model.structure, params, dose_mg=1.0, interval_h=regimen.interval_h
                 )
                 * MG_PER_L_TO_NG_PER_ML
             )
+            cached = per_mg[(key, regimen.interval_h)] = (
+                unit_troughs,
+                _quantiles(unit_troughs, w),
+            )
+        unit, unit_quantiles = cached
         troughs = unit * regimen.dose_mg
-        # percentiles commute with the positive dose factor: one sort per parameter set
-        unit_quantiles = quantiles_per_mg.get((key, regimen.interval_h))
-        if unit_quantiles is None:
-            unit_quantiles = quantiles_per_mg[(key, regimen.interval_h)] = _quantiles(unit, w)
         lo, med, hi = (q * regimen.dose_mg for q in unit_quantiles)
         p_alert = None if alert is None else _probability(troughs > alert.value_ng_per_ml, w)
         rows.append(
