@@ -16,7 +16,6 @@ request's case as parsed JSON in, the encoded response out. Errors are the packa
 from __future__ import annotations
 
 import asyncio
-import gc
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -36,16 +35,18 @@ _COMPUTE_NICENESS = 5
 def _start_worker(
     default_model_id: str, triage_model_path: str | None, model_prior_path: str | None
 ) -> None:
-    """Initializer of each compute process: the app's triage model and model prior, warm
-    caches, then ``gc.freeze()``."""
-    from imatinib_tdm.service.compute import configure_model_prior, configure_triage, warm_up
+    """Initializer of each compute process: the app's triage model and model prior, then the
+    process readied for requests (:func:`compute.settle_process`)."""
+    from imatinib_tdm.service.compute import (
+        configure_model_prior,
+        configure_triage,
+        settle_process,
+    )
 
     os.nice(_COMPUTE_NICENESS)
     configure_triage(triage_model_path)
     configure_model_prior(model_prior_path)
-    warm_up(default_model_id)
-    gc.collect()
-    gc.freeze()  # see imatinib_tdm.service.server: long-lived objects out of the collector's way
+    settle_process(default_model_id)
 
 
 def _ready() -> bool:

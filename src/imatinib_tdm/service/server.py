@@ -14,7 +14,6 @@ its own child processes.
 from __future__ import annotations
 
 import copy
-import gc
 import logging
 import os
 from typing import Any
@@ -106,21 +105,10 @@ def app_from_environment() -> FastAPI:
 
 
 def _settled(app: FastAPI) -> FastAPI:
-    """Load what every request uses, then move the start-up objects out of the collector's way.
+    """The app, its process readied for requests (:func:`compute.settle_process`)."""
+    from imatinib_tdm.service.compute import settle_process
 
-    A worker holds ~300,000 long-lived objects after start-up (FastAPI, SQLAlchemy, pydantic,
-    the model library); each full collection of the cyclic garbage collector walks them all, and
-    an interpretation allocates enough to trigger one every few requests. ``gc.freeze()`` (the
-    standard library's answer for long-running servers) exempts them: measured on demo-001,
-    17-18 ms of CPU per interpretation against 27-28 ms in a process with the service loaded.
-    """
-    from imatinib_tdm.pk.library import list_models
-    from imatinib_tdm.service.compute import warm_up
-
-    list_models()
-    warm_up(app.state.settings.default_model_id)
-    gc.collect()
-    gc.freeze()
+    settle_process(app.state.settings.default_model_id)
     return app
 
 
