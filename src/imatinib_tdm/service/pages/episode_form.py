@@ -10,7 +10,7 @@ parses numbers and date-times and says what is wrong with them. Empty rows are l
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -73,10 +73,10 @@ def _text(form: Mapping[str, Any], name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _row_indices(form: Mapping[str, Any]) -> dict[str, int]:
-    """For each row group, one more than the highest row index among the form's field names."""
+def _rows_per_group(names: Iterable[str]) -> dict[str, int]:
+    """For each row group, one more than the highest row index among the field ``names``."""
     highest: dict[str, int] = {}
-    for name in form:
+    for name in names:
         match = _ROW_PATH.match(name)
         if match:
             group, index = match.group(1), int(match.group(2))
@@ -90,12 +90,11 @@ def row_counts(values: Mapping[str, Any], *, more: bool = False) -> dict[str, in
     Every row that holds a value is shown, then at least one empty row (the default count for
     an empty form); ``more`` adds :data:`MORE_ROWS` empty rows to each group.
     """
-    filled: dict[str, int] = {}
-    for name, value in values.items():
-        match = _ROW_PATH.match(name)
-        if match and isinstance(value, str) and value.strip() and not name.endswith(".unit"):
-            group, index = match.group(1), int(match.group(2))
-            filled[group] = max(filled.get(group, 0), index + 1)
+    filled = _rows_per_group(
+        name
+        for name, value in values.items()
+        if isinstance(value, str) and value.strip() and not name.endswith(".unit")
+    )
     counts = {}
     for group, default in _DEFAULT_ROWS.items():
         shown = max(default, filled.get(group, 0) + 1)
@@ -144,7 +143,7 @@ def values_to_case(
         form row behind each case entry (empty rows are skipped), for :func:`errors_by_field`.
     """
     rows_used: dict[str, list[int]] = {}
-    present = _row_indices(form)
+    present = _rows_per_group(form)
     for group, count in present.items():
         if count > MAX_ROWS:
             raise CaseError(

@@ -92,9 +92,14 @@ def _form_page(
     )
 
 
-def _submitted_case(form: Any, patient: Any) -> tuple[Any, dict[str, str], dict[str, str]]:
-    """(case or None, the form values as typed, errors by field) of a submitted episode form."""
-    values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+def _typed_values(form: Any) -> dict[str, str]:
+    """The fields of a submitted episode form as typed (without the token and the buttons)."""
+    skip = ("csrf_token", _MORE_ROWS_BUTTON)
+    return {k: v for k, v in form.items() if isinstance(v, str) and k not in skip}
+
+
+def _submitted_case(values: dict[str, str], patient: Any) -> tuple[Any, dict[str, str]]:
+    """(case or None, errors by field) of a submitted episode form's values."""
     rows_used: dict[str, list[int]] = {}
     try:
         data, rows_used = values_to_case(
@@ -103,9 +108,9 @@ def _submitted_case(form: Any, patient: Any) -> tuple[Any, dict[str, str], dict[
             sex=str(getattr(patient.sex, "value", patient.sex)),
             indication=str(getattr(patient.indication, "value", patient.indication)),
         )
-        return parse_case(data), values, {}
+        return parse_case(data), {}
     except CaseError as error:
-        return None, values, errors_by_field(error, rows_used)
+        return None, errors_by_field(error, rows_used)
 
 
 @router.get("/patients/{patient_id}/episodes/new")
@@ -130,11 +135,11 @@ async def new_episode_submit(request: Request, patient_id: RecordId, user: Edito
     database = get_database(request)
     with database.transaction() as session:
         patient = get_patient(session, patient_id)
-    case, values, errors = _submitted_case(form, patient)
+    values = _typed_values(form)
     action = f"/patients/{patient_id}/episodes/new"
     if _MORE_ROWS_BUTTON in form:  # not a save: the same form with more empty rows
-        values.pop(_MORE_ROWS_BUTTON, None)
         return _form_page(request, patient, action=action, values=values, errors={}, more_rows=True)
+    case, errors = _submitted_case(values, patient)
     if case is None:
         return _form_page(
             request, patient, action=action, values=values, errors=errors, status_code=422
@@ -188,10 +193,9 @@ async def edit_episode_submit(request: Request, episode_id: RecordId, user: Edit
     with database.transaction() as session:
         episode = get_episode(session, episode_id)
         patient = get_patient(session, episode.patient_id)
-    case, values, errors = _submitted_case(form, patient)
+    values = _typed_values(form)
     action = f"/episodes/{episode_id}/edit"
     if _MORE_ROWS_BUTTON in form:
-        values.pop(_MORE_ROWS_BUTTON, None)
         return _form_page(
             request,
             patient,
@@ -201,6 +205,7 @@ async def edit_episode_submit(request: Request, episode_id: RecordId, user: Edit
             episode=episode,
             more_rows=True,
         )
+    case, errors = _submitted_case(values, patient)
     if case is None:
         return _form_page(
             request,
