@@ -22,7 +22,7 @@ from imatinib_tdm import __version__, cli_service
 from imatinib_tdm.case import Dose, format_validation_error, load_case, load_demo_case
 from imatinib_tdm.errors import CaseError, TdmError
 from imatinib_tdm.evaluation import choose_model, load_centre_model_prior
-from imatinib_tdm.evaluation._cli import evaluate_command
+from imatinib_tdm.evaluation._cli import evaluate_command, parse_column_options
 from imatinib_tdm.io import load_nonmem_dataset, write_cases_nonmem_dataset
 from imatinib_tdm.ml._cli import ml_app
 from imatinib_tdm.pk import (
@@ -442,18 +442,6 @@ def _load_case_arg(case_file: Path | None, demo: str | None) -> Any:
     return load_demo_case(demo) if demo is not None else load_case(case_file)  # type: ignore[arg-type]
 
 
-def _parse_column_map(items: list[str]) -> dict[str, str]:
-    mapping: dict[str, str] = {}
-    for item in items:
-        column, sep, name = item.partition("=")
-        if not sep or not column.strip() or not name.strip():
-            raise CaseError(
-                f"--column must be COLUMN=name (e.g. WT=weight_kg); got {item!r}", field="column"
-            )
-        mapping[column.strip()] = name.strip()
-    return mapping
-
-
 @app.command()
 def estimate(
     case_file: Annotated[
@@ -488,7 +476,7 @@ def estimate(
             raise CaseError("give a CASE or --data, not both", field="data")
         if time_varying not in ("locf", "nonmem_next"):
             raise CaseError("--time-varying must be locf or nonmem_next", field="time_varying")
-        renames = _parse_column_map(column or [])
+        renames = parse_column_options(column or [])
         mapped = set(renames.values())
         columns = list(renames) + [c for c in model.covariate_names if c not in mapped]
         dataset = load_nonmem_dataset(

@@ -24,7 +24,7 @@ from imatinib_tdm.io import LongCsvColumns, load_nonmem_dataset, read_long_csv
 from imatinib_tdm.pk import EventTable, PopPKModel
 from imatinib_tdm.pk.library import get_model, list_models
 
-__all__ = ["evaluate_command", "load_evaluation_data", "select_models"]
+__all__ = ["evaluate_command", "load_evaluation_data", "parse_column_options", "select_models"]
 
 
 def select_models(spec: str, *, allometric: bool = False) -> list[PopPKModel]:
@@ -49,7 +49,8 @@ def _header(path: Path) -> list[str]:
     raise CaseError(f"{path}: the file is empty", field="data")
 
 
-def _parse_columns(items: list[str]) -> dict[str, str]:
+def parse_column_options(items: list[str]) -> dict[str, str]:
+    """``--column COLUMN=name`` options as a mapping (for ``evaluate`` and ``estimate --data``)."""
     mapping: dict[str, str] = {}
     for item in items:
         column, sep, name = item.partition("=")
@@ -158,7 +159,7 @@ def evaluate_command(
     """External evaluation of popPK models on a dataset: ranking, averaging, selection, report."""
     chosen = select_models(models, allometric=allometric)
     table, warnings = load_evaluation_data(
-        data, chosen, unit=unit, columns=_parse_columns(column or []), data_format=data_format
+        data, chosen, unit=unit, columns=parse_column_options(column or []), data_format=data_format
     )
     with Progress(transient=True, disable=as_json) as progress:
         task = progress.add_task("evaluating models", total=len(chosen))
