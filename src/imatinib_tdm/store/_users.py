@@ -197,10 +197,14 @@ def get_user(session: Session, user_id: int) -> User:
     return fetch(session, User, user_id, "user")
 
 
+def _typed_name(username: object) -> str:
+    """A username as typed, stripped and lowercased (``""`` when it is not text)."""
+    return username.strip().lower() if isinstance(username, str) else ""
+
+
 def get_user_by_username(session: Session, username: str) -> User | None:
     """The account called ``username`` (any case), or ``None``."""
-    name = username.strip().lower() if isinstance(username, str) else ""
-    return session.scalar(select(User).where(User.username == name))
+    return session.scalar(select(User).where(User.username == _typed_name(username)))
 
 
 def list_users(session: Session, *, include_inactive: bool = True) -> list[User]:
@@ -276,8 +280,7 @@ class LoginAttempt:
 def _throttle_key(username: object) -> str:
     """The name failures are counted under: as typed, stripped and lowercased, at most 64
     characters (what :func:`record_event` stores), for known and unknown accounts alike."""
-    name = username.strip().lower() if isinstance(username, str) else ""
-    return name[:USERNAME_LENGTH]
+    return _typed_name(username)[:USERNAME_LENGTH]
 
 
 def _lock_name(session: Session, key: str) -> None:
@@ -404,12 +407,11 @@ def attempt_login(
         ``user`` set on success; ``locked_until`` set when refused by the lockout.
     """
     key = _throttle_key(username)
-    name = username.strip().lower() if isinstance(username, str) else ""
     if key:
         _lock_name(session, key)
     moment = utc_now() if now is None else now  # after the lock: events follow its order
     failures = _counted_failures(session, key, moment) if key else []
-    user = session.scalar(select(User).where(User.username == name)) if name else None
+    user = get_user_by_username(session, username) if key else None
     entity_id = user.id if user is not None else None
     locked_until = _lockout_end(failures)
     if locked_until is not None:
