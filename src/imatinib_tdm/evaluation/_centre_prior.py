@@ -16,7 +16,8 @@ each model (``L_im = exp(−c_im/2)``, ``c_im`` the ``individual_criterion`` of
 mode under a symmetric Dirichlet(1 + a) prior on π: ``a`` pseudo-patients per model
 (:data:`DEFAULT_PSEUDO_COUNT` = 1, add-one smoothing; a package choice) keep every proportion
 at least ``a / (N + M·a)`` so that no model is ruled out by a finite sample. A patient's model
-weights then become ``w_m ∝ π_m · exp(−c_m/2)`` (``_averaging.likelihood_weights``).
+weights then become ``w_m ∝ π_m · exp(−c_m/2)`` (:func:`._weights.likelihood_weights`, also
+the E step's responsibilities ``r_im``).
 
 **Cross-fitting.** A patient's own levels must not inform their own prior (they already enter
 through the likelihood; using them twice would overstate the evidence and flatter the
@@ -41,6 +42,7 @@ import numpy as np
 
 from imatinib_tdm.evaluation._layout import FloatArray, IntArray
 from imatinib_tdm.evaluation._predictions import ModelPredictions
+from imatinib_tdm.evaluation._weights import likelihood_weights
 
 __all__ = [
     "DEFAULT_MIN_PATIENTS",
@@ -90,20 +92,13 @@ def mixture_proportions(
         raise ValueError("pseudo_count must be a finite number >= 0")
     if n_models == 0:
         return np.zeros(0)
-    finite = np.isfinite(crit)
-    rows = finite.any(axis=1)
-    crit, finite = crit[rows], finite[rows]
+    crit = crit[np.isfinite(crit).any(axis=1)]
     if crit.shape[0] == 0:
         return np.full(n_models, 1.0 / n_models)
-    # likelihoods relative to each patient's best model (the per-patient scale cancels in r)
-    best = np.min(np.where(finite, crit, np.inf), axis=1, keepdims=True)
-    like = np.where(finite, np.exp(-(np.where(finite, crit, best) - best) / 2.0), 0.0)
     pi = np.full(n_models, 1.0 / n_models)
     denominator = crit.shape[0] + n_models * pseudo_count
     for _ in range(_MAX_ITERATIONS):
-        joint = like * pi
-        total = joint.sum(axis=1, keepdims=True)
-        resp = joint / np.where(total > 0, total, 1.0)
+        resp = likelihood_weights(crit, pi)  # E step: each patient's posterior model weights
         updated = (resp.sum(axis=0) + pseudo_count) / denominator
         updated = updated / updated.sum()
         if np.max(np.abs(updated - pi)) < _TOLERANCE:
