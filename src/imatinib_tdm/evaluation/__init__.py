@@ -31,7 +31,6 @@ from imatinib_tdm.evaluation._averaging import (
     PatientModelWeights,
     combine_models,
     estimate_centre_prior,
-    likelihood_weights,
     patient_model_weights,
 )
 from imatinib_tdm.evaluation._centre_prior import (
@@ -57,6 +56,7 @@ from imatinib_tdm.evaluation._ranking import (
 from imatinib_tdm.evaluation._report import render_evaluation_html, write_evaluation_report
 from imatinib_tdm.evaluation._simulate import simulate_dataset, simulate_replicates
 from imatinib_tdm.evaluation._study import EvaluationStudy, evaluate_dataset
+from imatinib_tdm.evaluation._weights import likelihood_weights
 
 __all__ = [
     "AVERAGING_CENTRE_ID",

@@ -55,7 +55,6 @@ __all__ = [
     "PatientModelWeights",
     "combine_models",
     "estimate_centre_prior",
-    "likelihood_weights",
     "patient_model_weights",
 ]
 
