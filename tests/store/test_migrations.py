@@ -25,6 +25,7 @@ TABLES = {
     "interpretations",
     "reports",
     "audit_events",
+    "user_sessions",
 }
 
 
@@ -33,10 +34,10 @@ def test_up_down_up(database_url: str) -> None:
     try:
         assert current_revision(engine) is None
         migrate(engine)
-        assert current_revision(engine) == head_revision() == "0001"
+        assert current_revision(engine) == head_revision() == "0002"
         assert set(inspect(engine).get_table_names()) >= TABLES
         migrate(engine)  # idempotent
-        assert current_revision(engine) == "0001"
+        assert current_revision(engine) == "0002"
         downgrade(engine)
         assert current_revision(engine) is None
         assert not TABLES & set(inspect(engine).get_table_names())

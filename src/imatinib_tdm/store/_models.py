@@ -46,6 +46,7 @@ __all__ = [
     "Report",
     "StoredInterpretation",
     "User",
+    "UserSession",
 ]
 
 # Deterministic constraint names, so that migrations can refer to them on both databases.
@@ -111,6 +112,28 @@ class User(Base):
 
     def __repr__(self) -> str:
         return f"User(id={self.id}, username={self.username!r}, role={self.role.value!r})"
+
+
+class UserSession(Base):
+    """A login: the cookie carries a random token, only its SHA-256 is stored here.
+
+    A request is accepted only while its session row exists, is not revoked and has not expired,
+    so logout, a password change and a deactivation end sessions on the server, not only in the
+    browser. Rows are kept after revocation (``revoked_at``, ``revoked_reason``).
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revoked_reason: Mapped[str | None] = mapped_column(String(ACTION_LENGTH))
+
+    def __repr__(self) -> str:
+        return f"UserSession(id={self.id}, user_id={self.user_id})"
 
 
 class Patient(Base):
@@ -249,6 +272,7 @@ class AuditEvent(AppendOnly, Base):
     __table_args__ = (
         Index("ix_audit_events_patient_id_at", "patient_id", "at"),
         Index("ix_audit_events_user_id_at", "user_id", "at"),
+        Index("ix_audit_events_source_address_at", "source_address", "at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -260,6 +284,8 @@ class AuditEvent(AppendOnly, Base):
     entity_id: Mapped[int | None] = mapped_column(Integer)
     patient_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON_DOCUMENT)
+    source_address: Mapped[str | None] = mapped_column(String(64))
+    """The client address of the request that caused the event (login throttling per address)."""
 
     def __repr__(self) -> str:
         return (
