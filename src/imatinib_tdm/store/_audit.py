@@ -113,6 +113,7 @@ def record_event(
     detail: Mapping[str, Any] | None = None,
     username: str | None = None,
     at: datetime | None = None,
+    source_address: str | None = None,
 ) -> AuditEvent:
     """Add an audit event to the session's transaction.
 
@@ -137,6 +138,9 @@ def record_event(
     at : datetime, optional
         When it happened (timezone-aware); default now. The login throttle passes the time it
         judged the attempt at, so that the events it writes and the rule it applies agree.
+    source_address : str, optional
+        The client address of the request (IPv4/IPv6 text, at most 64 characters), used by the
+        login throttle per address.
 
     Raises
     ------
@@ -163,6 +167,7 @@ def record_event(
         entity_id=entity_id,
         patient_id=patient_id,
         detail=dict(detail) if detail is not None else None,
+        source_address=None if source_address is None else source_address[:64],
     )
     if event.username is not None:
         event.username = event.username[:USERNAME_LENGTH]
