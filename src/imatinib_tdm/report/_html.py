@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 from numpy.typing import ArrayLike
 
@@ -52,7 +52,8 @@ _PARAMETER_LABELS = {
 def _environment() -> Environment:
     return Environment(
         loader=PackageLoader("imatinib_tdm.report", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
+        # every template, whatever its extension (.html.j2 is not in select_autoescape's list)
+        autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from html import escape
 from typing import Any
 
 import numpy as np
@@ -135,9 +136,12 @@ def history_figure(cases: Sequence[tuple[str, Case]]) -> dict[str, Any] | None:
     level_text: list[str] = []
     dose_x: list[str] = []
     dose_y: list[float] = []
-    for label, case in cases:
+    for raw_label, case in cases:
         if not case.uses_clock_times:
             continue
+        # Plotly reads a subset of HTML in hover text (<b>, <a href>...): user text goes in
+        # escaped, so it is shown as typed and never becomes a link or markup
+        label = escape(raw_label, quote=False)
         values = case.concentrations_ng_per_ml()
         for sample, value, censored in zip(case.samples, values, case.is_below_lloq(), strict=True):
             level_x.append(_iso(sample.time))

@@ -1,4 +1,10 @@
-"""Template rendering for the pages (Jinja2, autoescaped) and the model select box."""
+"""Template rendering for the pages (Jinja2, autoescaped) and the model select box.
+
+Every template is autoescaped whatever its file name: the templates end in ``.html.j2``, which
+Starlette's default (``select_autoescape()``, on for ``.html``/``.htm``/``.xml`` only) would
+leave unescaped, so stored and reflected user text would become markup (issue 12). Markup built
+in Python (:func:`model_select`) is assembled from escaped pieces only.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,23 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, escape
 
 from imatinib_tdm.pk.library import list_models
 from imatinib_tdm.service.security import user_context
 
-__all__ = ["model_select", "render", "render_error_page"]
+__all__ = ["model_select", "page_environment", "render", "render_error_page"]
 
-_TEMPLATES = Jinja2Templates(
-    directory=Path(str(resources.files("imatinib_tdm.service"))) / "templates"
-)
+_TEMPLATE_FOLDER = Path(str(resources.files("imatinib_tdm.service"))) / "templates"
+
+
+def page_environment() -> Environment:
+    """The Jinja2 environment of the pages: autoescaping on for every template and string."""
+    return Environment(loader=FileSystemLoader(_TEMPLATE_FOLDER), autoescape=True)
+
+
+_TEMPLATES = Jinja2Templates(env=page_environment())
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Any:
@@ -32,6 +45,7 @@ def model_select(selected: str, *, name: str = "model", auto: bool = False) -> M
     """A labelled ``<select>`` of the library models (ids with their citation's first author);
     with ``auto``, first the automatic choice (the model fitting the patient's levels best)."""
     options = []
+    field = escape(name)
     if auto:
         options.append(
             '<option value="auto">auto — the library model that fits the levels best</option>'
@@ -43,8 +57,8 @@ def model_select(selected: str, *, name: str = "model", auto: bool = False) -> M
             f"{escape(model.name)}</option>"
         )
     return Markup(
-        f'<label for="{name}-select">Model</label>'
-        f'<select id="{name}-select" name="{name}">{"".join(options)}</select>'
+        f'<label for="{field}-select">Model</label>'
+        f'<select id="{field}-select" name="{field}">{"".join(options)}</select>'
     )
 
 
