@@ -769,6 +769,56 @@ def version() -> None:
     typer.echo(__version__)
 
 
+@app.command("verify-audit")
+def verify_audit_command(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url", help="Database to check (default: DATABASE_URL or the SQLite file)."
+        ),
+    ] = None,
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor",
+            metavar="ID:HASH",
+            help="A head printed by an earlier run: that row must still exist with that hash "
+            "(detects a truncated or rewritten log).",
+        ),
+    ] = None,
+) -> None:
+    """Check the audit log's hash chain; exit 0 if intact, 1 at the first broken row.
+
+    Prints the head (last id and hash): record it outside the database (a ticket, a log
+    server) and pass it later as --anchor, since removing the newest rows leaves a valid chain.
+    The database is opened as it is, never migrated.
+    """
+    from imatinib_tdm.store import Database, verify_audit
+
+    expected: tuple[int, str] | None = None
+    if anchor is not None:
+        number, _, digest = anchor.partition(":")
+        if not (number.isdigit() and len(digest) == 64):
+            raise CaseError("--anchor: expected ID:HASH (e.g. 1234:9f86d0...)", field="anchor")
+        expected = (int(number), digest.lower())
+    database = Database.connect(database_url, upgrade=False)
+    try:
+        with database.read() as session:
+            result = verify_audit(session, anchor=expected)
+    finally:
+        database.dispose()
+    head = f"head: id {result.head_id} hash {result.head_hash}" if result.head_id else "empty log"
+    if result.ok:
+        typer.echo(f"audit chain intact: {result.rows_checked} rows checked; {head}")
+        return
+    where = f"row {result.first_bad_id}" if result.first_bad_id is not None else "the anchor"
+    typer.echo(
+        f"audit chain BROKEN at {where} ({result.rows_checked} rows checked): {result.reason}",
+        err=True,
+    )
+    raise typer.Exit(1)
+
+
 cli_service.register(app)  # serve, create-admin
 app.add_typer(ml_app, name="ml")  # triage classifier: train, evaluate, predict, synthetic
 app.command("evaluate")(evaluate_command)  # external evaluation of the model library

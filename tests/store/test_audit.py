@@ -74,7 +74,7 @@ def _full_workflow(database: Database, actors: Actors, demo_case: Case) -> int:
         archive_patient(session, flow.patient_id, actor=actors.clinician)
         restore_patient(session, flow.patient_id, actor=actors.clinician)
         record = export_patient(session, flow.patient_id, actor=actors.viewer)
-        import_patient(session, record, actor=actors.clinician, mrn="MRN-COPY")
+        import_patient(session, record, actor=actors.pharmacologist, mrn="MRN-COPY")
         seed_demo(session, actor=actors.clinician)
         authenticate(session, "viewer", PASSWORD)
         authenticate(session, "viewer", "wrong wrong wrong")

@@ -5,24 +5,47 @@ without its audit entry cannot be committed. Views are recorded by the caller (t
 what a user looked at) with :func:`record_event`. ``detail`` holds only ids, counts, field
 *names* and reasons codes: never a patient identifier or a clinical value. :func:`record_event`
 refuses keys that name such data, as a guard against accidents.
+
+The log is a hash chain, so that an edit of any copy of it is detectable: each row stores
+``chain_hash = SHA-256(previous row's chain_hash + canonical JSON of its own fields)`` (the
+first row chains to :data:`GENESIS_HASH`). :func:`record_event` computes it inside the writing
+transaction while holding the log's write lock (SQLite's database write lock; on PostgreSQL a
+transaction-level advisory lock), and assigns the row id under the same lock, so that ids follow
+chain order and concurrent writers cannot fork the chain. :func:`verify_audit` walks the chain.
+A chain without a secret detects edits, insertions and deletions made by someone who does not
+rewrite every later hash, and a truncation of the end only against an *anchor* (a head id and
+hash recorded elsewhere, see ``docs/storage.md``).
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 import re
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from imatinib_tdm.store._models import ACTION_LENGTH, USERNAME_LENGTH, AuditEvent, User
 from imatinib_tdm.store._types import utc_now
 
-__all__ = ["FORBIDDEN_DETAIL_KEYS", "AuditAction", "list_events", "record_event"]
+__all__ = [
+    "AUDIT_CHAIN_FIELDS",
+    "FORBIDDEN_DETAIL_KEYS",
+    "GENESIS_HASH",
+    "AuditAction",
+    "AuditVerification",
+    "audit_head",
+    "chain_hash",
+    "list_events",
+    "record_event",
+    "verify_audit",
+]
 
 
 class AuditAction(enum.StrEnum):
@@ -82,6 +105,91 @@ FORBIDDEN_DETAIL_KEYS = frozenset(
 """Keys refused anywhere in an audit ``detail`` (they would carry patient data or secrets)."""
 
 _ACTION = re.compile(rf"[a-z][a-z_]{{0,{ACTION_LENGTH - 1}}}")
+
+GENESIS_HASH = "0" * 64
+"""The ``chain_hash`` the first row of the log chains to."""
+
+AUDIT_CHAIN_FIELDS = (
+    "id",
+    "at",
+    "user_id",
+    "username",
+    "action",
+    "entity_type",
+    "entity_id",
+    "patient_id",
+    "detail",
+    "source_address",
+)
+"""The columns of an audit row covered by its ``chain_hash``."""
+
+# Arbitrary constant naming "imatinib-tdm audit chain" among PostgreSQL advisory locks (the
+# migration lock uses another one).
+_AUDIT_LOCK_KEY = 0x1A7_7D4
+
+
+def _canonical_value(value: Any) -> Any:
+    """``value`` as it reads back from either database: JSONB gives integral floats back as
+    integers (``1e300`` is stored as a numeric), so they are hashed as integers everywhere."""
+    if isinstance(value, bool) or value is None or isinstance(value, int | str):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, Mapping):
+        return {str(key): _canonical_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical_value(item) for item in value]
+    raise TypeError(f"not JSON data: {type(value).__name__}")
+
+
+def chain_hash(previous: str, fields: Mapping[str, Any]) -> str:
+    """The ``chain_hash`` of an audit row: SHA-256 of ``previous`` followed by the canonical JSON
+    (sorted keys, no spaces, ASCII) of the row's :data:`AUDIT_CHAIN_FIELDS`.
+
+    Parameters
+    ----------
+    previous : str
+        The previous row's ``chain_hash`` (:data:`GENESIS_HASH` for the first row).
+    fields : mapping
+        At least the :data:`AUDIT_CHAIN_FIELDS`; ``at`` a timezone-aware datetime.
+    """
+    at = fields["at"]
+    if not isinstance(at, datetime) or at.utcoffset() is None:
+        raise ValueError("at: must be a timezone-aware datetime")
+    document = {name: _canonical_value(fields[name]) for name in AUDIT_CHAIN_FIELDS if name != "at"}
+    document["at"] = at.astimezone(UTC).isoformat(timespec="microseconds")
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256((previous + canonical).encode("ascii")).hexdigest()
+
+
+def _event_fields(event: AuditEvent) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in AUDIT_CHAIN_FIELDS}
+
+
+def _lock_and_head(session: Session) -> tuple[int, str]:
+    """Take the audit log's write lock for the rest of the transaction; the last row's id and
+    hash (``0`` and :data:`GENESIS_HASH` for an empty log)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Held until commit or rollback: the next writer reads this transaction's last row only
+        # after it committed (READ COMMITTED, the default, takes a new snapshot per statement).
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _AUDIT_LOCK_KEY})
+    # SQLite: a write transaction (BEGIN IMMEDIATE, see Database.transaction) holds the
+    # database's only write lock already.
+    last = session.execute(
+        select(AuditEvent.id, AuditEvent.chain_hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    if last is None:
+        return 0, GENESIS_HASH
+    return int(last.id), str(last.chain_hash)
+
+
+def _next_id(session: Session, last_id: int) -> int:
+    if session.get_bind().dialect.name == "postgresql":
+        # drawn under the lock, so ids grow in chain order; a rolled-back id leaves a gap, which
+        # the chain does not mind (it links rows, not numbers)
+        value = session.scalar(text("SELECT nextval(pg_get_serial_sequence('audit_events', 'id'))"))
+        return max(int(value), last_id + 1)
+    return last_id + 1
 
 
 def _check_detail(detail: Any, path: str = "detail") -> None:
@@ -171,7 +279,11 @@ def record_event(
     )
     if event.username is not None:
         event.username = event.username[:USERNAME_LENGTH]
+    last_id, previous = _lock_and_head(session)
+    event.id = _next_id(session, last_id)
+    event.chain_hash = chain_hash(previous, _event_fields(event))
     session.add(event)
+    session.flush()  # the next event of this transaction chains to this one
     return event
 
 
@@ -207,3 +319,110 @@ def list_events(
         query = query.where(AuditEvent.action == action)
     query = query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit).offset(offset)
     return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    """What :func:`verify_audit` found.
+
+    Attributes
+    ----------
+    ok : bool
+        Every row's hash follows from its fields and the previous row (and the anchor matched).
+    rows_checked : int
+        Rows read, up to and including the first broken one.
+    first_bad_id : int or None
+        The first row whose hash does not match (``None`` when ``ok``, or when only the anchor
+        failed because the anchored row is missing).
+    reason : str or None
+        Why the check failed (no patient data).
+    head_id, head_hash : int or None, str or None
+        The last row and its hash: record them elsewhere (an *anchor*) to detect later
+        truncation or a rewrite of the whole chain.
+    """
+
+    ok: bool
+    rows_checked: int
+    first_bad_id: int | None
+    reason: str | None
+    head_id: int | None
+    head_hash: str | None
+
+
+def _chain_rows(session: Session) -> Iterable[Any]:
+    columns = [getattr(AuditEvent, name) for name in AUDIT_CHAIN_FIELDS]
+    query = select(*columns, AuditEvent.chain_hash).order_by(AuditEvent.id)
+    return session.execute(query.execution_options(yield_per=2000))
+
+
+def audit_head(session: Session) -> tuple[int, str] | None:
+    """The last audit row's id and ``chain_hash`` (``None`` for an empty log), to record as an
+    anchor."""
+    last = session.execute(
+        select(AuditEvent.id, AuditEvent.chain_hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    return None if last is None else (int(last.id), str(last.chain_hash))
+
+
+def verify_audit(session: Session, *, anchor: tuple[int, str] | None = None) -> AuditVerification:
+    """Walk the audit chain from the first row and report the first row that does not follow.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Any session (a read session is enough).
+    anchor : (int, str), optional
+        A head recorded earlier (:attr:`AuditVerification.head_id` and ``head_hash``): that row
+        must still exist with that hash. Without it, removing the newest rows cannot be
+        detected (what is left is a valid, shorter chain).
+
+    Returns
+    -------
+    AuditVerification
+    """
+    previous = GENESIS_HASH
+    previous_id: int | None = None
+    checked = 0
+    anchor_seen = False
+    for row in _chain_rows(session):
+        checked += 1
+        fields = row._mapping
+        expected = chain_hash(previous, fields)
+        if fields["chain_hash"] != expected:
+            gap = (
+                f"; ids jump from {previous_id} to {row.id}, a row may have been deleted"
+                if previous_id is not None and row.id != previous_id + 1
+                else ""
+            )
+            why = (
+                "the row has no chain hash (written outside the store)"
+                if not fields["chain_hash"]
+                else "the chain hash does not match: this row was changed, or a row before it "
+                f"was deleted or changed{gap}"
+            )
+            return AuditVerification(False, checked, row.id, why, previous_id, previous)
+        if anchor is not None and row.id == anchor[0]:
+            anchor_seen = True
+            if fields["chain_hash"] != anchor[1]:
+                return AuditVerification(
+                    False,
+                    checked,
+                    row.id,
+                    "the anchored row's hash differs from the recorded anchor: the log was "
+                    "rewritten",
+                    row.id,
+                    fields["chain_hash"],
+                )
+        previous, previous_id = fields["chain_hash"], row.id
+    if anchor is not None and not anchor_seen:
+        return AuditVerification(
+            False,
+            checked,
+            None,
+            f"the anchored row {anchor[0]} is missing: the log was truncated or rewritten",
+            previous_id,
+            None if previous_id is None else previous,
+        )
+    return AuditVerification(
+        True, checked, None, None, previous_id, None if previous_id is None else previous
+    )

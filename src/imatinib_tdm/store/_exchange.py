@@ -8,8 +8,15 @@ the importing user and is recorded as one ``import`` event.
 Import validates everything before writing anything and lists every problem with its path
 (``episodes[0].case.doses[1].amount_mg: ...``). Kept from the file: the case files, the
 interpretations with their creation times, the reports with their issue times and validator
-names (imported reports have no ``validator_id``: the validating account belongs to the other
-installation).
+names.
+
+An imported report was not validated here, and nothing in the file can make it look so: it
+has no ``validator_id`` (the validating account, if any, belongs to the other installation),
+and ``Report.imported_from`` records its provenance ("imported from <source> on <date> by
+<user>; validated there by <name> according to the file, not validated here"), which pages show
+instead of a validator. Because a record carries issued reports, importing one needs the role
+that issues reports (:func:`imatinib_tdm.store.can_issue_reports`). An export carries the
+provenance along (record version 2), so it survives further exports and imports.
 """
 
 from __future__ import annotations
@@ -21,7 +28,6 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import imatinib_tdm
@@ -30,8 +36,10 @@ from imatinib_tdm.errors import CaseError, ConflictError
 from imatinib_tdm.store._audit import AuditAction, record_event
 from imatinib_tdm.store._checks import check_actor
 from imatinib_tdm.store._episodes import case_to_json, list_episodes
+from imatinib_tdm.store._identifiers import clean_identifier
 from imatinib_tdm.store._interpretations import list_interpretations
 from imatinib_tdm.store._models import (
+    NAME_LENGTH,
     Episode,
     EpisodeRevision,
     EpisodeStatus,
@@ -40,8 +48,15 @@ from imatinib_tdm.store._models import (
     StoredInterpretation,
     User,
 )
-from imatinib_tdm.store._patients import clean_patient_fields, get_patient, search_text_of
+from imatinib_tdm.store._patients import (
+    clean_patient_fields,
+    get_patient,
+    mrn_taken,
+    set_derived_fields,
+    similar_detail,
+)
 from imatinib_tdm.store._record_format import (
+    PROVENANCE_LENGTH,
     RECORD_FORMAT,
     RECORD_VERSION,
     EpisodeRecord,
@@ -51,7 +66,7 @@ from imatinib_tdm.store._record_format import (
     ReportRecord,
 )
 from imatinib_tdm.store._reports import PDF_MAGIC, list_reports
-from imatinib_tdm.store._roles import can_edit
+from imatinib_tdm.store._roles import can_issue_reports
 from imatinib_tdm.store._types import utc_now
 
 __all__ = ["export_patient", "import_patient"]
@@ -94,6 +109,7 @@ def _export_episode(session: Session, episode: Episode) -> EpisodeRecord:
                 html=report.html,
                 pdf_base64=base64.b64encode(report.pdf).decode("ascii"),
                 pdf_sha256=report.pdf_sha256,
+                imported_from=report.imported_from,
             )
             for report in reports
         ],
@@ -116,7 +132,7 @@ def export_patient(
     Returns
     -------
     dict
-        ``{"format": "imatinib-tdm/patient-record", "version": 1, "exported_at", ...,
+        ``{"format": "imatinib-tdm/patient-record", "version": 2, "exported_at", ...,
         "patient": {...}, "episodes": [{"label", "status", "case", "interpretations",
         "reports"}]}``; see ``docs/storage.md``.
     """
@@ -216,6 +232,10 @@ def _report_problems(episode: EpisodeRecord, prefix: str) -> list[tuple[str, str
             )
         if report.version > 1 and not (report.correction_reason or "").strip():
             problems.append((f"{where}.correction_reason", "a corrected version needs a reason"))
+        try:
+            clean_identifier(report.validator_name, field="validator_name", max_length=NAME_LENGTH)
+        except CaseError as error:
+            problems.append((f"{where}.validator_name", error.message.split(": ", 1)[-1]))
         problems.extend(_pdf_problems(report, where))
     if episode.status is EpisodeStatus.REPORTED and not episode.reports:
         problems.append((f"{prefix}.status", "is 'reported' but the episode has no reports"))
@@ -268,8 +288,34 @@ def _validated(data: Any, mrn: str | None) -> tuple[PatientRecord, dict[str, Any
 # --- Import: writing ----------------------------------------------------------------------------
 
 
+def _provenance(
+    record: PatientRecord, report: ReportRecord, *, source: str | None, actor: User
+) -> str:
+    """The ``imported_from`` text of an imported report (what the file claims is marked so)."""
+    if source is None:
+        exported = (
+            f" exported on {record.exported_at:%Y-%m-%d}" if record.exported_at is not None else ""
+        )
+        software = f" by imatinib-tdm {record.software_version}" if record.software_version else ""
+        source = f"a patient record file{exported}{software}"
+    text = (
+        f"imported from {source} on {utc_now():%Y-%m-%d %H:%M} UTC by {actor.username}; "
+        f"validated there by {report.validator_name} on {report.issued_at:%Y-%m-%d} according "
+        "to the file, not validated here"
+    )
+    if report.imported_from:
+        text += f"; earlier provenance according to the file: {report.imported_from}"
+    return text[:PROVENANCE_LENGTH]
+
+
 def _import_episode(
-    session: Session, patient: Patient, episode_record: EpisodeRecord, *, actor: User
+    session: Session,
+    patient: Patient,
+    record: PatientRecord,
+    episode_record: EpisodeRecord,
+    *,
+    actor: User,
+    source: str | None,
 ) -> tuple[int, int]:
     now = utc_now()
     episode = Episode(
@@ -295,15 +341,15 @@ def _import_episode(
         )
     )
     stored = []
-    for record in episode_record.interpretations:
+    for interpretation_record in episode_record.interpretations:
         interpretation = StoredInterpretation(
             episode_id=episode.id,
             episode_revision=episode.revision,
-            model_id=record.model_id,
-            case_json=case_to_json(parse_case(record.case)),
-            result_json=record.result,
-            software_version=record.software_version,
-            created_at=record.created_at,
+            model_id=interpretation_record.model_id,
+            case_json=case_to_json(parse_case(interpretation_record.case)),
+            result_json=interpretation_record.result,
+            software_version=interpretation_record.software_version,
+            created_at=interpretation_record.created_at,
             created_by_id=actor.id,
         )
         session.add(interpretation)
@@ -320,12 +366,15 @@ def _import_episode(
             html=report_record.html,
             pdf=pdf,
             pdf_sha256=report_record.pdf_sha256,
-            validator_id=None,
-            validator_name=report_record.validator_name,
+            validator_id=None,  # never an account of this installation
+            validator_name=clean_identifier(
+                report_record.validator_name, field="validator_name", max_length=NAME_LENGTH
+            ),
             issued_at=report_record.issued_at,
             correction_reason=report_record.correction_reason,
             created_at=now,
             created_by_id=actor.id,
+            imported_from=_provenance(record, report_record, source=source, actor=actor),
         )
         session.add(report)
         session.flush()
@@ -334,7 +383,12 @@ def _import_episode(
 
 
 def import_patient(
-    session: Session, data: Mapping[str, Any], *, actor: User, mrn: str | None = None
+    session: Session,
+    data: Mapping[str, Any],
+    *,
+    actor: User,
+    mrn: str | None = None,
+    source: str | None = None,
 ) -> Patient:
     """Create a patient with all episodes, interpretations and reports from an exported record.
 
@@ -343,10 +397,13 @@ def import_patient(
     data : mapping
         A document written by :func:`export_patient` (parsed JSON).
     actor : User
-        Clinician, pharmacologist or admin; owns the imported rows.
+        Pharmacologist or admin (a record carries issued reports); owns the imported rows.
     mrn : str, optional
         Store the patient under this MRN instead of the file's (e.g. another hospital's
         numbering).
+    source : str, optional
+        Where the record comes from (installation or file name, at most 200 characters), for
+        the provenance of its reports; default: the file's export date and software version.
 
     Returns
     -------
@@ -358,16 +415,28 @@ def import_patient(
         Anything invalid, every problem listed with its path (``field`` is the first, e.g.
         ``episodes[0].case.doses[1].amount_mg``); nothing is written.
     ConflictError
-        A patient with the MRN exists (``field="patient.mrn"``).
+        A patient with the MRN exists, ignoring case and width (``field="patient.mrn"``).
     PermissionDeniedError
-        ``actor`` may not edit.
+        ``actor`` may not issue reports.
+
+    Notes
+    -----
+    A patient with the same names and birth date as an existing one is imported all the same;
+    :func:`imatinib_tdm.store.patient_warnings` lists such patients (the import's audit event
+    holds their ids as ``similar_patient_ids``).
     """
-    check_actor(actor, allowed=can_edit(actor.role), action="import patients")
+    check_actor(
+        actor,
+        allowed=can_issue_reports(actor.role),
+        action="import patient records (they carry issued reports)",
+    )
+    if source is not None:
+        source = clean_identifier(source, field="source", max_length=NAME_LENGTH)
     record, fields = _validated(data, mrn)
-    if session.scalar(select(Patient.id).where(Patient.mrn == fields["mrn"])) is not None:
+    if mrn_taken(session, fields["mrn"]):
         raise ConflictError(
-            "patient.mrn: a patient with this MRN exists already; import under another MRN or "
-            "update the existing record",
+            "patient.mrn: a patient with this MRN exists already (or with one that differs "
+            "only in case or width); import under another MRN or update the existing record",
             field="patient.mrn",
         )
     now = utc_now()
@@ -380,12 +449,14 @@ def import_patient(
         updated_at=now,
         updated_by_id=actor.id,
     )
-    patient.search_text = search_text_of(patient)
+    set_derived_fields(patient)
     session.add(patient)
     session.flush()
     n_interpretations = n_reports = 0
     for episode_record in record.episodes:
-        added = _import_episode(session, patient, episode_record, actor=actor)
+        added = _import_episode(
+            session, patient, record, episode_record, actor=actor, source=source
+        )
         n_interpretations += added[0]
         n_reports += added[1]
     record_event(
@@ -400,6 +471,7 @@ def import_patient(
             "n_episodes": len(record.episodes),
             "n_interpretations": n_interpretations,
             "n_reports": n_reports,
+            **similar_detail(session, patient),
         },
     )
     return patient

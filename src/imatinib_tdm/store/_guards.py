@@ -7,6 +7,10 @@ the ORM, database triggers created by the migration (raw SQL). The hooks are reg
 the :class:`~sqlalchemy.orm.Session` class when this module is imported (by the package), so
 they hold for every session, including ones a caller opens itself.
 
+New audit events must come from :func:`imatinib_tdm.store.record_event`, which chains them
+(``chain_hash``); an ``AuditEvent`` added to a session by hand would break the chain and is
+refused at flush.
+
 Sessions opened with :meth:`imatinib_tdm.store.Database.read` are marked read-only and refuse
 to flush, so a write cannot slip into a read path where nothing would commit it.
 """
@@ -19,7 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from imatinib_tdm.errors import ImmutableRecordError
-from imatinib_tdm.store._models import AppendOnly
+from imatinib_tdm.store._models import AppendOnly, AuditEvent
 
 __all__ = ["READ_ONLY"]
 
@@ -48,6 +52,14 @@ def _before_flush(session: Session, flush_context: UOWTransaction, instances: An
         raise RuntimeError(
             "a read-only session (Database.read) cannot write; use Database.transaction"
         )
+    for instance in session.new:
+        if isinstance(instance, AuditEvent) and not instance.chain_hash:
+            raise ImmutableRecordError(
+                "audit events are written with record_event, which chains them; an event "
+                "without chain_hash would break the audit chain",
+                entity="audit_events",
+                entity_id=None,
+            )
     for instance in session.deleted:
         if isinstance(instance, AppendOnly):
             raise _refuse(instance, "delete")

@@ -61,6 +61,9 @@ NAMING_CONVENTION = {
 USERNAME_LENGTH = 64
 NAME_LENGTH = 200
 MRN_LENGTH = 64
+MRN_KEY_LENGTH = 256
+"""``Patient.mrn_key``: case folding can lengthen text (``"ß"`` gives ``"ss"``), and the
+migration marks pre-existing look-alikes with a suffix."""
 LABEL_LENGTH = 200
 MODEL_ID_LENGTH = 64
 ACTION_LENGTH = 40
@@ -140,7 +143,9 @@ class Patient(Base):
     """A patient: hospital identifier (MRN) and demographics. Archived, never deleted.
 
     ``search_text`` is a derived column (MRN and names, case- and accent-folded) that makes
-    search behave the same on SQLite and PostgreSQL.
+    search behave the same on SQLite and PostgreSQL. ``mrn_key`` is the MRN as compared for
+    uniqueness (NFKC, case-folded, without invisible characters), so that ``demo-001`` cannot
+    be created beside ``DEMO-001``.
     """
 
     __tablename__ = "patients"
@@ -151,6 +156,7 @@ class Patient(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     mrn: Mapped[str] = mapped_column(String(MRN_LENGTH), unique=True)
+    mrn_key: Mapped[str] = mapped_column(String(MRN_KEY_LENGTH), unique=True, index=True)
     family_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     given_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     birth_date: Mapped[date | None] = mapped_column(Date)
@@ -233,7 +239,9 @@ class Report(AppendOnly, Base):
     ``supersedes_id`` points to the version it replaces.
 
     ``validator_id`` is the issuing user (empty for reports imported from another installation);
-    ``validator_name`` is the name printed on the report.
+    ``validator_name`` is the name printed on the report. ``imported_from`` is set on imported
+    reports only: where, when and by whom the report was imported, and who validated it there;
+    such a report was not validated here (:attr:`validation_text` says so).
     """
 
     __tablename__ = "reports"
@@ -256,6 +264,21 @@ class Report(AppendOnly, Base):
     correction_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    imported_from: Mapped[str | None] = mapped_column(Text)
+    """Provenance of an imported report (``None`` for a report issued by this service)."""
+
+    @property
+    def is_imported(self) -> bool:
+        """Whether the report came in through a patient import (not validated here)."""
+        return self.imported_from is not None
+
+    @property
+    def validation_text(self) -> str:
+        """Who validated the report, as pages show it: the validator's name for a report issued
+        here; for an imported one, that it was not validated here."""
+        if self.imported_from is None:
+            return self.validator_name
+        return f"Imported, not validated here (validated elsewhere by {self.validator_name})"
 
     def __repr__(self) -> str:
         return f"Report(id={self.id}, episode_id={self.episode_id}, version={self.version})"
@@ -286,6 +309,8 @@ class AuditEvent(AppendOnly, Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON_DOCUMENT)
     source_address: Mapped[str | None] = mapped_column(String(64))
     """The client address of the request that caused the event (login throttling per address)."""
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    """SHA-256 chaining this row to the previous one (see :mod:`imatinib_tdm.store._audit`)."""
 
     def __repr__(self) -> str:
         return (

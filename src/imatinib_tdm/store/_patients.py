@@ -7,6 +7,13 @@ MRN and names (``Patient.search_text``: NFKD without combining marks, then ``cas
 matches every word of the query against it with ``LIKE``. SQLite's own ``lower()`` only folds
 ASCII, so folding in Python is what makes "müller", "MULLER" and "Müller" find the same patient
 everywhere.
+
+Identifiers cannot look like another patient's (:mod:`imatinib_tdm.store._identifiers`): the MRN
+and the names are stored in NFKC and refused with an invisible or bidirectional control
+character; MRNs are unique ignoring case and width (``Patient.mrn_key``); a patient with the same
+names and birth date as another one is accepted but reported (:func:`patient_warnings`, and in
+the audit event as ``similar_patient_ids``) rather than refused, because twins, namesakes and
+deliberate second records exist, and the person entering data decides.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from sqlalchemy.orm import Session
 from imatinib_tdm.case import Indication, Sex
 from imatinib_tdm.errors import CaseError, ConflictError
 from imatinib_tdm.store._audit import AuditAction, record_event
-from imatinib_tdm.store._checks import check_actor, fetch, require_text
+from imatinib_tdm.store._checks import check_actor, fetch
+from imatinib_tdm.store._identifiers import clean_identifier, mrn_key, similar_patients
 from imatinib_tdm.store._models import MRN_LENGTH, NAME_LENGTH, Patient, User
 from imatinib_tdm.store._roles import can_edit
 from imatinib_tdm.store._types import utc_now
@@ -36,8 +44,12 @@ __all__ = [
     "fold_for_search",
     "get_patient",
     "list_patients",
+    "mrn_taken",
+    "patient_warnings",
     "restore_patient",
     "search_text_of",
+    "set_derived_fields",
+    "similar_detail",
     "update_patient",
 ]
 
@@ -110,9 +122,9 @@ def clean_patient_fields(changes: dict[str, Any]) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     for field, value in changes.items():
         if field == "mrn":
-            cleaned[field] = require_text(value, field=field, max_length=MRN_LENGTH)
+            cleaned[field] = clean_identifier(value, field=field, max_length=MRN_LENGTH)
         elif field in ("family_name", "given_name"):
-            cleaned[field] = require_text(value, field=field, max_length=NAME_LENGTH)
+            cleaned[field] = clean_identifier(value, field=field, max_length=NAME_LENGTH)
         elif field == "birth_date":
             cleaned[field] = _birth_date(value)
         elif field == "sex":
@@ -127,16 +139,65 @@ def clean_patient_fields(changes: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-def _refuse_duplicate_mrn(session: Session, mrn: str, *, other_than: int | None = None) -> None:
-    query = select(Patient.id).where(Patient.mrn == mrn)
+def mrn_taken(session: Session, mrn: str, *, other_than: int | None = None) -> bool:
+    """Whether another patient has this MRN, ignoring case, width and invisible characters."""
+    query = select(Patient.id).where(Patient.mrn_key == mrn_key(mrn))
     if other_than is not None:
         query = query.where(Patient.id != other_than)
-    if session.scalar(query) is not None:
+    return session.scalar(query.limit(1)) is not None
+
+
+def _refuse_duplicate_mrn(session: Session, mrn: str, *, other_than: int | None = None) -> None:
+    if mrn_taken(session, mrn, other_than=other_than):
         raise ConflictError(
-            "mrn: another patient already has this hospital identifier (MRN); search for that "
-            "patient instead of creating a second record",
+            "mrn: another patient already has this hospital identifier (MRN), or one that "
+            "differs only in case or width; search for that patient instead of creating a "
+            "second record",
             field="mrn",
         )
+
+
+def patient_warnings(session: Session, patient: Patient) -> list[dict[str, Any]]:
+    """Warnings about a patient just created, changed or imported: other patients with the same
+    names and birth date (possibly the same person entered twice).
+
+    Returns
+    -------
+    list of dict
+        ``[{"code": "similar_patient", "field": "family_name", "message": ...,
+        "patient_ids": [...]}]``, or ``[]``. Messages hold no names or dates.
+    """
+    ids = similar_patients(
+        session,
+        family_name=patient.family_name,
+        given_name=patient.given_name,
+        birth_date=patient.birth_date,
+        other_than=patient.id,
+    )
+    if not ids:
+        return []
+    listed = ", ".join(str(other) for other in ids)
+    return [
+        {
+            "code": "similar_patient",
+            "field": "family_name",
+            "message": f"patient(s) {listed} have the same names and birth date: check that "
+            "this is not the same person entered twice",
+            "patient_ids": ids,
+        }
+    ]
+
+
+def similar_detail(session: Session, patient: Patient) -> dict[str, Any]:
+    """``{"similar_patient_ids": [...]}`` for an audit detail, or ``{}``."""
+    warnings = patient_warnings(session, patient)
+    return {"similar_patient_ids": warnings[0]["patient_ids"]} if warnings else {}
+
+
+def set_derived_fields(patient: Patient) -> None:
+    """Fill ``search_text`` and ``mrn_key`` from the MRN and names."""
+    patient.search_text = search_text_of(patient)
+    patient.mrn_key = mrn_key(patient.mrn)
 
 
 def _flush(session: Session) -> None:
@@ -206,7 +267,7 @@ def create_patient(
         updated_at=now,
         updated_by_id=actor.id,
     )
-    patient.search_text = search_text_of(patient)
+    set_derived_fields(patient)
     session.add(patient)
     _flush(session)
     record_event(
@@ -216,6 +277,7 @@ def create_patient(
         entity_type="patient",
         entity_id=patient.id,
         patient_id=patient.id,
+        detail=similar_detail(session, patient) or None,
     )
     return patient
 
@@ -297,7 +359,7 @@ def update_patient(session: Session, patient_id: int, *, actor: User, **changes:
         _refuse_duplicate_mrn(session, cleaned["mrn"], other_than=patient.id)
     for name in changed:
         setattr(patient, name, cleaned[name])
-    patient.search_text = search_text_of(patient)
+    set_derived_fields(patient)
     patient.updated_at = utc_now()
     patient.updated_by_id = actor.id
     _flush(session)
@@ -308,7 +370,7 @@ def update_patient(session: Session, patient_id: int, *, actor: User, **changes:
         entity_type="patient",
         entity_id=patient.id,
         patient_id=patient.id,
-        detail={"fields": changed},
+        detail={"fields": changed, **similar_detail(session, patient)},
     )
     return patient
 

@@ -1,10 +1,14 @@
-"""The patient-record exchange format (``imatinib-tdm/patient-record``, version 1) as pydantic
+"""The patient-record exchange format (``imatinib-tdm/patient-record``, version 2) as pydantic
 models: one patient's identifiers and every episode with its case file, interpretations and
 report versions. :mod:`imatinib_tdm.store._exchange` writes and reads it.
 
 Reports refer to the interpretation they were built from by its position in the episode's
 ``interpretations`` list, and to the version they correct by version number, so that a record
 moves between installations without database ids.
+
+Version 2 adds ``imported_from`` to reports: the provenance of a report that the exporting
+installation had itself imported (so that a chain of exports and imports keeps saying where a
+report was validated). Version 1 files (without it) are still read.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from imatinib_tdm.store._models import (
 )
 
 __all__ = [
+    "READABLE_VERSIONS",
     "RECORD_FORMAT",
     "RECORD_VERSION",
     "EpisodeRecord",
@@ -34,7 +39,10 @@ __all__ = [
 ]
 
 RECORD_FORMAT = "imatinib-tdm/patient-record"
-RECORD_VERSION = 1
+RECORD_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Record versions :func:`imatinib_tdm.store.import_patient` accepts."""
+PROVENANCE_LENGTH = 4000
 
 
 class _Strict(BaseModel):
@@ -75,6 +83,11 @@ class ReportRecord(_Strict):
     html: str = Field(min_length=1)
     pdf_base64: str = Field(min_length=1)
     pdf_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    imported_from: str | None = Field(
+        default=None,
+        max_length=PROVENANCE_LENGTH,
+        description="version 2: provenance when the exporting installation had imported it",
+    )
 
 
 class EpisodeRecord(_Strict):
@@ -91,7 +104,7 @@ class PatientRecord(_Strict):
     """The whole document."""
 
     format: Literal["imatinib-tdm/patient-record"]
-    version: Literal[1]
+    version: Literal[1, 2]
     exported_at: AwareDatetime | None = None
     software_version: str | None = None
     patient: PatientIdentity
