@@ -291,7 +291,7 @@ BAD_INPUTS: list[tuple[str, Mutation, str, tuple[str, ...]]] = [
         "doses[0].amount_mg",
         ("4000 mg is not a plausible imatinib dose",),
     ),
-    ("amount zero", _set("doses.0.amount_mg", 0), "doses[0].amount_mg", ("greater than 0",)),
+    ("amount zero", _set("doses.0.amount_mg", 0), "doses[0].amount_mg", ("at least 1 mg",)),
     ("amount negative", _set("doses.0.amount_mg", -400), "doses[0].amount_mg", ("-400",)),
     ("amount text", _set("doses.0.amount_mg", "400 mg"), "doses[0].amount_mg", ("number",)),
     ("interval too short", _set("doses.0.interval_h", 2), "doses[0].interval_h", ("4 h",)),

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from imatinib_tdm.case._limits import (
     HIGHEST_GROUP_MEAN_TROUGH_NG_PER_ML,
     LABELLED_MAX_DAILY_DOSE_MG,
+    MAX_HOURS,
     SUSPECT_HIGH_FACTOR,
     SUSPECT_LOW_NG_PER_ML,
 )
@@ -121,6 +122,13 @@ def _administrations(case: Case) -> tuple[list[tuple[int, float, float, bool]], 
     return [(int(i), float(t), float(a), bool(m)) for i, t, a, m in events], unmatched
 
 
+def _too_far(time: datetime | float, origin: datetime | float) -> str:
+    return (
+        f"{_show(time)} is more than {MAX_HOURS:g} h (100 years) from the first dose "
+        f"({_show(origin)}); check the date"
+    )
+
+
 def _consistency_problems(case: Case) -> list[tuple[_Loc, str]]:
     problems: list[tuple[_Loc, str]] = []
     # 1. one kind of time per case
@@ -138,6 +146,25 @@ def _consistency_problems(case: Case) -> list[tuple[_Loc, str]]:
     if problems:
         return problems
     origin = case.time_origin
+    # 1b. every time (and every entry's last administration) within 100 years of the first dose:
+    # farther times made the engine's weights underflow (NaN) instead of giving an answer
+    for loc, time in _times(case):
+        if abs(_hours_between(origin, time)) > MAX_HOURS:
+            problems.append((loc, _too_far(time, origin)))
+    for index, dose in enumerate(case.doses):
+        last_h = _hours_between(origin, dose.time) + (dose.n_administrations - 1) * (
+            dose.interval_h or 0.0
+        )
+        if last_h > MAX_HOURS:
+            problems.append(
+                (
+                    ("doses", index, "count"),
+                    f"the entry's last administration is {last_h:g} h after the first dose; "
+                    f"a dose history spans at most {MAX_HOURS:g} h (100 years): check the count",
+                )
+            )
+    if problems:
+        return problems
     # 2. missed doses must be scheduled administrations, listed once
     administrations, unmatched = _administrations(case)
     scheduled = [t for _, t, _, _ in administrations]

@@ -8,12 +8,28 @@ look wrong. Neither is a clinical recommendation.
 from __future__ import annotations
 
 __all__ = [
+    "EARLIEST_YEAR",
     "HIGHEST_GROUP_MEAN_TROUGH_NG_PER_ML",
     "LABELLED_MAX_DAILY_DOSE_MG",
+    "LATEST_YEAR",
+    "MAX_ADMINISTRATIONS",
+    "MAX_COMEDICATIONS",
+    "MAX_CONCENTRATION_NG_PER_ML",
     "MAX_COUNT",
+    "MAX_DOSE_ENTRIES",
+    "MAX_GENOTYPES",
+    "MAX_HOURS",
     "MAX_INTERVAL_H",
+    "MAX_LABEL_CHARS",
+    "MAX_LLOQ_NG_PER_ML",
+    "MAX_MISSED_DOSES",
+    "MAX_NOTES_CHARS",
+    "MAX_SAMPLES",
     "MAX_SINGLE_ADMINISTRATION_MG",
+    "MAX_TEXT_CHARS",
     "MIN_INTERVAL_H",
+    "MIN_LLOQ_NG_PER_ML",
+    "MIN_SINGLE_ADMINISTRATION_MG",
     "SUSPECT_HIGH_FACTOR",
     "SUSPECT_LOW_NG_PER_ML",
 ]
@@ -33,6 +49,47 @@ MIN_INTERVAL_H = 4.0
 MAX_INTERVAL_H = 168.0
 # Software guard against runaway expansion (~55 years of twice-daily dosing).
 MAX_COUNT = 40_000
+# Smallest single administration accepted: the smallest imatinib tablet is 100 mg and paediatric
+# doses (340 mg/m^2) are tens of mg; below 1 mg is a unit mistake (ug typed as mg), and amounts
+# like 1e-300 mg made the engine's weights underflow to NaN.
+MIN_SINGLE_ADMINISTRATION_MG = 1.0
+
+# --- Size limits (software guards; a real patient never reaches them) ---------------------------
+# They bound the work one request can cause (the checks and the engine grow with the number of
+# entries): measured after the time-origin cache, 5,000 single-dose entries validate and
+# interpret in about 3 s on one core.
+# Dose entries: one entry per administration, typed one by one for 13 years of once-daily dosing.
+MAX_DOSE_ENTRIES = 5_000
+# Administrations after expanding every entry's count: 68 years of twice-daily dosing.
+MAX_ADMINISTRATIONS = 50_000
+# Missed administrations listed: a tenth of MAX_ADMINISTRATIONS.
+MAX_MISSED_DOSES = 5_000
+# Blood samples: one a week for 19 years.
+MAX_SAMPLES = 1_000
+# Co-medications, and genotype results of the patient.
+MAX_COMEDICATIONS = 200
+MAX_GENOTYPES = 100
+# Text: identifiers and short fields (ids, names, assay, diagnosis, genotype keys and results),
+# and the free-text notes (about five printed pages; 1 MB of notes made issuing a report take
+# 50 s).
+MAX_LABEL_CHARS = 128
+MAX_TEXT_CHARS = 500
+MAX_NOTES_CHARS = 10_000
+
+# --- Range limits of times and concentrations ---------------------------------------------------
+# Date-times: calendar years accepted (imatinib was approved in 2001; earlier dates are typing
+# mistakes, not history). Hours since the first dose: at most 100 years either way, and every
+# time of a case within 100 years of its first dose.
+EARLIEST_YEAR = 1980
+LATEST_YEAR = 2100
+MAX_HOURS = 100 * 8766.0
+# Largest concentration accepted (after conversion to ng/mL): 1 g/L, about 250 times the highest
+# published group-mean trough; anything above is a unit or typing error.
+MAX_CONCENTRATION_NG_PER_ML = 1_000_000.0
+# LLOQ range (after conversion to ng/mL): published assays quantify from ~1-10 ng/mL; an LLOQ
+# below 0.001 ng/mL or above 100 ug/mL is a unit error.
+MIN_LLOQ_NG_PER_ML = 0.001
+MAX_LLOQ_NG_PER_ML = 100_000.0
 
 # --- Soft limits (violations are plausibility warnings, see Case.plausibility_warnings) ---------
 

@@ -20,6 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from imatinib_tdm.case._consistency import _Loc, _path
+from imatinib_tdm.case._limits import MAX_LABEL_CHARS
 from imatinib_tdm.case._models import Case, Comedication, Covariates, Dose, Patient, Sample
 from imatinib_tdm.errors import CaseError
 
@@ -64,6 +65,12 @@ def _known_field_names() -> list[str]:
     return sorted(names)
 
 
+def _shown_input(value: Any) -> str:
+    """A short repr of an invalid input (a long text or list is cut, never echoed whole)."""
+    text = repr(value) if not isinstance(value, list | dict | tuple) else type(value).__name__
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _describe(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     loc = error["loc"]
@@ -90,19 +97,19 @@ def _describe(error: Mapping[str, Any]) -> str:
             f"{shown}{unit_text} is out of range: must be {_BOUND_WORDS[kind]} {limit}{unit_text}"
         )
     if kind == "finite_number":
-        return f"must be a finite number, got {value!r}"
+        return f"must be a finite number, got {_shown_input(value)}"
     if kind in ("float_parsing", "float_type", "int_parsing", "int_type"):
-        return f"must be a number, got {value!r}"
+        return f"must be a number, got {_shown_input(value)}"
     if kind == "int_from_float":
-        return f"must be a whole number, got {value!r}"
+        return f"must be a whole number, got {_shown_input(value)}"
     if kind in ("bool_parsing", "bool_type"):
-        return f"must be true or false, got {value!r}"
+        return f"must be true or false, got {_shown_input(value)}"
     if kind in ("string_type",):
-        return f"must be text, got {value!r}"
+        return f"must be text, got {_shown_input(value)}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"must be a mapping of fields (key: value), got {value!r}"
+        return f"must be a mapping of fields (key: value), got {_shown_input(value)}"
     if kind in ("tuple_type", "list_type"):
-        return f"must be a list, got {value!r}"
+        return f"must be a list, got {_shown_input(value)}"
     if kind == "too_short" and name == "doses":
         return "at least one dose entry is required"
     if kind == "string_too_short":
@@ -230,8 +237,52 @@ def _parse(data: Any, *, source: str | None, lines: Mapping[_Loc, int] | None) -
         ) from error
 
 
+# Bounds of a case file as text, before any parsing: far above a real case (5,000 dose entries
+# written out one per line are ~300 kB) and far below what hurts the process.
+MAX_CASE_FILE_BYTES = 2_000_000
+"""Largest case file read (bytes of UTF-8)."""
+MAX_NESTING_DEPTH = 20
+"""Deepest nesting of lists and mappings in a case file (a real case needs 5)."""
+MAX_YAML_ALIASES = 100
+"""Most YAML aliases (``*name``) in one case file: a few reuse a regimen; many nested ones expand
+exponentially (a 1,470-byte "billion laughs" file took 3 GB)."""
+MAX_EXPANDED_NODES = 500_000
+"""Most YAML nodes of a case file once every alias is expanded (5,000 dose entries written out
+are ~30,000); counted on the composed graph before anything is constructed or validated."""
+
+
 class _CaseYamlLoader(yaml.SafeLoader):
-    """Safe loader that leaves date-times as text, so that one parser reads every time."""
+    """Safe loader that leaves date-times as text, so that one parser reads every time.
+
+    It also refuses alias bombs and deep nesting while composing, before anything is expanded.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise _CaseFileLimitError(
+                    f"more than {MAX_YAML_ALIASES} YAML aliases (*name); a case file needs few: "
+                    "write the entries out"
+                )
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING_DEPTH:
+                raise _CaseFileLimitError(
+                    f"lists and mappings nest deeper than {MAX_NESTING_DEPTH} levels"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+class _CaseFileLimitError(Exception):
+    """A case file beyond the size, nesting or alias bounds (becomes a CaseError)."""
 
 
 _CaseYamlLoader.yaml_implicit_resolvers = {
@@ -241,10 +292,19 @@ _CaseYamlLoader.yaml_implicit_resolvers = {
 
 
 def _node_lines(node: yaml.Node | None) -> dict[_Loc, int]:
-    """1-based line of every path in a composed YAML document."""
+    """1-based line of every path in a composed YAML document.
+
+    An aliased node is walked where it is defined only (its other paths get no line): walking
+    it at every use is what made alias bombs exhaust memory.
+    """
     lines: dict[_Loc, int] = {}
+    seen: set[int] = set()
 
     def walk(current: yaml.Node, loc: _Loc) -> None:
+        if id(current) in seen:
+            return
+        if isinstance(current, yaml.CollectionNode):
+            seen.add(id(current))
         lines[loc] = current.start_mark.line + 1
         if isinstance(current, yaml.MappingNode):
             for key, value in current.value:
@@ -261,11 +321,55 @@ def _node_lines(node: yaml.Node | None) -> dict[_Loc, int]:
     return lines
 
 
+def _expanded_size(root: yaml.Node) -> int:
+    """Number of nodes of the document with every alias expanded (memoised per node)."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                total += size(key) + size(value)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item)
+        sizes[id(node)] = total
+        return total
+
+    return size(root)
+
+
+def _json_depth(text: str) -> int:
+    """Deepest nesting of brackets in JSON text, strings left out (json.loads recurses)."""
+    depth = deepest = 0
+    for bracket in re.findall(r"[\[\]{}]", _JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
 def _read_yaml(text: str, source: str) -> tuple[Any, dict[_Loc, int]]:
     loader = _CaseYamlLoader(text)
     try:
         node = loader.get_single_node()
+        if node is not None and _expanded_size(node) > MAX_EXPANDED_NODES:
+            raise _CaseFileLimitError(
+                f"the YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values; write the "
+                "entries out instead of nesting aliases"
+            )
         data = loader.construct_document(node) if node is not None else None
+    except _CaseFileLimitError as error:
+        raise CaseError(f"{source}: refused: {error}", field=None, source=source) from None
+    except RecursionError:
+        raise CaseError(
+            f"{source}: refused: lists and mappings nest too deep", field=None, source=source
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         at = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -305,12 +409,24 @@ def load_case(path: str | Path) -> Case:
             source=source,
         )
     try:
+        # by its size on disk first: a huge file is refused before it is read
+        if file.stat().st_size > MAX_CASE_FILE_BYTES:
+            raise CaseError(
+                f"{source}: the case file is too large (more than {MAX_CASE_FILE_BYTES:,} bytes)",
+                source=source,
+            )
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CaseError(f"{source}: case file not found", source=source) from None
     except (OSError, UnicodeDecodeError) as error:
         raise CaseError(f"{source}: cannot read the case file ({error})", source=source) from None
     if suffix == ".json":
+        if _json_depth(text) > MAX_NESTING_DEPTH:
+            raise CaseError(
+                f"{source}: refused: lists and mappings nest deeper than {MAX_NESTING_DEPTH} "
+                "levels",
+                source=source,
+            )
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
@@ -382,7 +498,12 @@ def case_json_schema() -> dict[str, Any]:
     schema = Case.model_json_schema(mode="validation")
     # a bare name stands for {name: ...} (validated by _comedication_from_text)
     comedications = schema["properties"]["comedications"]
-    comedications["items"] = {"anyOf": [{"type": "string", "minLength": 1}, comedications["items"]]}
+    comedications["items"] = {
+        "anyOf": [
+            {"type": "string", "minLength": 1, "maxLength": MAX_LABEL_CHARS},
+            comedications["items"],
+        ]
+    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://imatinib-tdm.invalid/schemas/case.schema.json",

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from datetime import datetime
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -35,10 +38,23 @@ from imatinib_tdm.case._consistency import (
 )
 from imatinib_tdm.case._limits import (
     LABELLED_MAX_DAILY_DOSE_MG,
+    MAX_ADMINISTRATIONS,
+    MAX_COMEDICATIONS,
+    MAX_CONCENTRATION_NG_PER_ML,
     MAX_COUNT,
+    MAX_DOSE_ENTRIES,
+    MAX_GENOTYPES,
     MAX_INTERVAL_H,
+    MAX_LABEL_CHARS,
+    MAX_LLOQ_NG_PER_ML,
+    MAX_MISSED_DOSES,
+    MAX_NOTES_CHARS,
+    MAX_SAMPLES,
     MAX_SINGLE_ADMINISTRATION_MG,
+    MAX_TEXT_CHARS,
     MIN_INTERVAL_H,
+    MIN_LLOQ_NG_PER_ML,
+    MIN_SINGLE_ADMINISTRATION_MG,
 )
 from imatinib_tdm.case._times import CaseTime, _hours_between
 from imatinib_tdm.errors import CaseError, UnitError
@@ -119,6 +135,30 @@ def _number(value: Any) -> Any:
 
 _Number = Annotated[float, BeforeValidator(_number)]
 
+# C0 control characters other than tab, line feed and carriage return, DEL, and the surrogate
+# code points: NUL breaks PostgreSQL text, a lone surrogate cannot be encoded as UTF-8 (it failed
+# at storage or at the JSON answer, with the value in the traceback).
+_FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _clean_text(value: str) -> str:
+    found = _FORBIDDEN_TEXT.search(value)
+    if found is not None:
+        code = ord(found.group())
+        kind = "a lone surrogate" if 0xD800 <= code <= 0xDFFF else "a control character"
+        # the position and code point only: never the text itself (it may be patient data)
+        raise ValueError(
+            f"contains {kind} (U+{code:04X} at position {found.start()}); use plain text"
+        )
+    return value
+
+
+# Text of at most N characters without control characters or surrogates (explicit aliases, so
+# that mypy sees types)
+_Label = Annotated[str, Field(max_length=MAX_LABEL_CHARS), AfterValidator(_clean_text)]
+_Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS), AfterValidator(_clean_text)]
+_Notes = Annotated[str, Field(max_length=MAX_NOTES_CHARS), AfterValidator(_clean_text)]
+
 
 def _unit(value: Any) -> ConcentrationUnit:
     try:
@@ -181,7 +221,7 @@ class _Frozen(BaseModel):
 class Patient(_Frozen):
     """Who the patient is. Only ``id`` and ``indication`` are required."""
 
-    id: Annotated[str, BeforeValidator(_text_id)] = Field(
+    id: Annotated[_Label, BeforeValidator(_text_id)] = Field(
         min_length=1, description="pseudonymous patient identifier (text)"
     )
     sex: Annotated[Sex, BeforeValidator(_choice(Sex, "sex"))] = Field(
@@ -195,7 +235,7 @@ class Patient(_Frozen):
         BeforeValidator(_choice(Indication, "indication")),
         WithJsonSchema({"type": "string", "description": "GIST, CML or other (case-insensitive)"}),
     ] = Field(description="GIST, CML or other")
-    diagnosis: str | None = Field(
+    diagnosis: _Text | None = Field(
         default=None, description="free-text diagnosis, e.g. 'Ph+ ALL' (for indication other)"
     )
     gastrectomy: bool | None = Field(
@@ -209,8 +249,9 @@ class Patient(_Frozen):
         description="metastases (advanced GIST): none, liver, peritoneum, liver_and_peritoneum, "
         "other; null when not known (used by the ML triage)",
     )
-    genotypes: dict[str, str] = Field(
+    genotypes: dict[_Label, _Label] = Field(
         default_factory=dict,
+        max_length=MAX_GENOTYPES,
         description="genotype results, gene or variant -> result (pharmacogenes or tumour "
         "mutations), e.g. "
         "{'SLC22A1 rs683369': 'CG'}",
@@ -224,26 +265,32 @@ class Covariates(_Frozen):
     of them; nothing is ever filled in with a default.
     """
 
-    wbc_10e9_per_l: _Number | None = Field(None, gt=0, description="white blood cells, 10^9/L")
-    hemoglobin_g_per_dl: _Number | None = Field(None, gt=0, description="haemoglobin, g/dL")
-    albumin_g_per_l: _Number | None = Field(None, gt=0, description="serum albumin, g/L")
-    agp_g_per_l: _Number | None = Field(None, gt=0, description="alpha1-acid glycoprotein, g/L")
-    rbc_10e12_per_l: _Number | None = Field(None, gt=0, description="red blood cells, 10^12/L")
-    plt_10e9_per_l: _Number | None = Field(None, gt=0, description="platelets, 10^9/L")
+    wbc_10e9_per_l: _Number | None = Field(
+        None, gt=0, le=1000, description="white blood cells, 10^9/L"
+    )
+    hemoglobin_g_per_dl: _Number | None = Field(None, ge=1, le=30, description="haemoglobin, g/dL")
+    albumin_g_per_l: _Number | None = Field(None, ge=5, le=100, description="serum albumin, g/L")
+    agp_g_per_l: _Number | None = Field(
+        None, ge=0.05, le=20, description="alpha1-acid glycoprotein, g/L"
+    )
+    rbc_10e12_per_l: _Number | None = Field(
+        None, ge=0.3, le=15, description="red blood cells, 10^12/L"
+    )
+    plt_10e9_per_l: _Number | None = Field(None, gt=0, le=10000, description="platelets, 10^9/L")
     neutrophils_pct: _Number | None = Field(
         None, ge=0, le=100, description="neutrophils, % of white blood cells"
     )
     neutrophils_10e9_per_l: _Number | None = Field(
-        None, ge=0, description="absolute neutrophil (granulocyte) count, 10^9/L"
+        None, ge=0, le=1000, description="absolute neutrophil (granulocyte) count, 10^9/L"
     )
     egfr_ml_per_min_per_1_73m2: _Number | None = Field(
-        None, gt=0, description="estimated glomerular filtration rate, mL/min/1.73 m^2"
+        None, ge=1, le=300, description="estimated glomerular filtration rate, mL/min/1.73 m^2"
     )
     crcl_ml_per_min: _Number | None = Field(
-        None, gt=0, description="creatinine clearance (e.g. Cockcroft-Gault), mL/min"
+        None, ge=1, le=400, description="creatinine clearance (e.g. Cockcroft-Gault), mL/min"
     )
     liver_metastasis_volume_cm3: _Number | None = Field(
-        None, ge=0, description="total volume of liver metastases, cm^3 (0 = none)"
+        None, ge=0, le=10000, description="total volume of liver metastases, cm^3 (0 = none)"
     )
 
 
@@ -255,7 +302,7 @@ class Dose(_Frozen):
 
     time: CaseTime = Field(description="time of the (first) administration")
     amount_mg: _Number = Field(
-        gt=0,
+        ge=MIN_SINGLE_ADMINISTRATION_MG,
         description="amount per administration, mg of imatinib as prescribed, "
         f"at most {MAX_SINGLE_ADMINISTRATION_MG:g} mg",
         json_schema_extra={"maximum": MAX_SINGLE_ADMINISTRATION_MG},
@@ -304,7 +351,7 @@ class Sample(_Frozen):
     below ``lloq``) with ``lloq`` given; it is then censored data, never replaced by a number.
     """
 
-    id: Annotated[str, BeforeValidator(_text_id)] | None = Field(
+    id: Annotated[_Label, BeforeValidator(_text_id)] | None = Field(
         default=None, min_length=1, description="sample identifier (unique within the case)"
     )
     time: CaseTime = Field(description="time of the blood draw")
@@ -315,10 +362,35 @@ class Sample(_Frozen):
     lloq: _Number | None = Field(
         default=None, gt=0, description="lower limit of quantification of the assay, in `unit`"
     )
-    assay: str | None = Field(default=None, description="analytical method, e.g. LC-MS/MS")
+    assay: _Text | None = Field(default=None, description="analytical method, e.g. LC-MS/MS")
     matrix: Annotated[SampleMatrix, BeforeValidator(_choice(SampleMatrix, "matrix"))] | None = (
         Field(default=None, description="plasma, serum or dried_blood_spot")
     )
+
+    @model_validator(mode="after")
+    def _plausible_concentration(self) -> Sample:
+        # bounded after conversion, so that every unit has the same physical limits
+        problems = []
+        in_ng_per_ml = convert_concentration(self.concentration, self.unit, "ng/mL")
+        if in_ng_per_ml > MAX_CONCENTRATION_NG_PER_ML:
+            message = (
+                f"{self.concentration:g} {self.unit.value} is not a plausible imatinib "
+                f"concentration (at most {MAX_CONCENTRATION_NG_PER_ML:g} ng/mL); check the "
+                "value and its unit"
+            )
+            problems.append({"loc": ["concentration"], "message": message})
+        if self.lloq is not None:
+            lloq = convert_concentration(self.lloq, self.unit, "ng/mL")
+            if not MIN_LLOQ_NG_PER_ML <= lloq <= MAX_LLOQ_NG_PER_ML:
+                message = (
+                    f"an LLOQ of {self.lloq:g} {self.unit.value} is out of range (from "
+                    f"{MIN_LLOQ_NG_PER_ML:g} to {MAX_LLOQ_NG_PER_ML:g} ng/mL); check the value "
+                    "and its unit"
+                )
+                problems.append({"loc": ["lloq"], "message": message})
+        if problems:
+            raise CaseError(str(problems[0]["message"]), problems=problems)
+        return self
 
     @property
     def is_below_lloq(self) -> bool:
@@ -332,7 +404,7 @@ class Comedication(_Frozen):
     In a case file a bare name (``- rifampicin``) stands for ``{name: rifampicin}``.
     """
 
-    name: str = Field(min_length=1, description="drug name (INN), e.g. rifampicin")
+    name: _Label = Field(min_length=1, description="drug name (INN), e.g. rifampicin")
     start: CaseTime | None = Field(default=None, description="when it was started")
     stop: CaseTime | None = Field(default=None, description="when it was stopped")
 
@@ -359,15 +431,36 @@ class Case(_Frozen):
     format_version: Literal[1] = Field(default=1, description="version of the case-file format")
     patient: Patient
     covariates: Covariates = Field(default_factory=Covariates)
-    doses: tuple[Dose, ...] = Field(min_length=1, description="the dose history")
+    doses: tuple[Dose, ...] = Field(
+        min_length=1, max_length=MAX_DOSE_ENTRIES, description="the dose history"
+    )
     missed_doses: tuple[CaseTime, ...] = Field(
-        default=(), description="times of scheduled administrations that were not taken"
+        default=(),
+        max_length=MAX_MISSED_DOSES,
+        description="times of scheduled administrations that were not taken",
     )
-    samples: tuple[Sample, ...] = Field(default=(), description="blood samples")
+    samples: tuple[Sample, ...] = Field(
+        default=(), max_length=MAX_SAMPLES, description="blood samples"
+    )
     comedications: tuple[_ComedicationEntry, ...] = Field(
-        default=(), description="co-medications: names, or {name, start, stop}"
+        default=(),
+        max_length=MAX_COMEDICATIONS,
+        description="co-medications: names, or {name, start, stop}",
     )
-    notes: str | None = Field(default=None, description="free-text remarks")
+    notes: _Notes | None = Field(default=None, description="free-text remarks")
+
+    @field_validator("doses")
+    @classmethod
+    def _bounded_administrations(cls, doses: tuple[Dose, ...]) -> tuple[Dose, ...]:
+        # before the cross-field checks, which expand every entry
+        total = sum(dose.n_administrations for dose in doses)
+        if total > MAX_ADMINISTRATIONS:
+            raise ValueError(
+                f"the dose entries expand to {total} administrations; at most "
+                f"{MAX_ADMINISTRATIONS} are accepted (68 years of twice-daily dosing): check "
+                "the counts"
+            )
+        return doses
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Case:
@@ -388,9 +481,11 @@ class Case(_Frozen):
         """True when the times are date-times, False when they are hours since the first dose."""
         return isinstance(self.doses[0].time, datetime)
 
-    @property
+    @cached_property
     def time_origin(self) -> datetime | float:
         """Time of the first dose (t = 0 h): a date-time, or hours as written in the case."""
+        # cached: every time conversion needs it, and finding it walks all dose entries (the
+        # engine converts about as many times as there are entries: quadratic without the cache)
         return min((dose.time for dose in self.doses), key=self._raw_hours)
 
     def _raw_hours(self, time: datetime | float) -> float:

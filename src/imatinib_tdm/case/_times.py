@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BeforeValidator, WithJsonSchema
 
+from imatinib_tdm.case._limits import EARLIEST_YEAR, LATEST_YEAR, MAX_HOURS
 from imatinib_tdm.errors import CaseError
 
 __all__ = ["CaseTime"]
@@ -21,16 +22,37 @@ __all__ = ["CaseTime"]
 _SAME_TIME_TOLERANCE_H = 1.0 / 3600.0  # two events less than one second apart are simultaneous
 
 
+def _bounded_hours(hours: float, value: Any) -> float:
+    if not math.isfinite(hours):
+        raise ValueError(f"a time in hours must be a finite number, got {value!r}")
+    if abs(hours) > MAX_HOURS:
+        raise ValueError(
+            f"{hours:g} h is out of range: a time in hours since the first dose must be within "
+            f"{MAX_HOURS:g} h (100 years) either way"
+        )
+    return hours
+
+
+def _bounded_datetime(moment: datetime) -> datetime:
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise ValueError(
+            f"{moment.isoformat()} is out of range: dates from {EARLIEST_YEAR} to {LATEST_YEAR} "
+            "are accepted"
+        )
+    return moment
+
+
 def _parse_time(value: Any) -> datetime | float:
     if isinstance(value, bool):
         raise ValueError(f"expected a date-time or a number of hours, got {value!r}")
     if isinstance(value, int | float | np.integer | np.floating):
-        hours = float(value)
-        if not math.isfinite(hours):
-            raise ValueError(f"a time in hours must be a finite number, got {value!r}")
-        return hours
+        try:
+            hours = float(value)
+        except OverflowError:  # a Python int beyond the float range
+            raise ValueError("a time in hours must be a finite number") from None
+        return _bounded_hours(hours, value)
     if isinstance(value, datetime):
-        return value
+        return _bounded_datetime(value)
     if isinstance(value, date):
         raise ValueError(
             f"{value.isoformat()} is a date without a clock time; write e.g. "
@@ -40,10 +62,14 @@ def _parse_time(value: Any) -> datetime | float:
         text = value.strip()
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             raise ValueError(f"{text!r} is a date without a clock time; write e.g. {text}T08:00")
+        if len(text) > 64:  # no ISO date-time or number is longer; do not echo a long text
+            raise ValueError("is neither an ISO 8601 date-time nor a number of hours (too long)")
         try:
-            return datetime.fromisoformat(text)
+            moment = datetime.fromisoformat(text)
         except ValueError:
             pass
+        else:
+            return _bounded_datetime(moment)
         try:
             hours = float(text)
         except ValueError:
@@ -51,9 +77,7 @@ def _parse_time(value: Any) -> datetime | float:
                 f"{text!r} is neither an ISO 8601 date-time (e.g. 2026-10-01T08:00 or "
                 "2026-10-01T08:00+02:00) nor a number of hours since the first dose"
             ) from None
-        if not math.isfinite(hours):
-            raise ValueError(f"a time in hours must be a finite number, got {text!r}")
-        return hours
+        return _bounded_hours(hours, text)
     raise ValueError(f"expected a date-time or a number of hours, got {value!r}")
 
 
