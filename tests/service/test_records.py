@@ -17,7 +17,8 @@ def test_export_then_import_under_another_mrn(
     record = exported.json()
     assert record["format"] == "imatinib-tdm/patient-record"
     assert len(record["episodes"]) == 1
-    imported = clinician.post("/api/patients/import?mrn=MRN-COPY", json=record)
+    # importing needs the role that issues reports (issue 12): a record carries reports
+    imported = client_as("pharmacologist").post("/api/patients/import?mrn=MRN-COPY", json=record)
     assert imported.status_code == 201, imported.text
     copy_id = imported.json()["id"]
     again = clinician.get(f"/api/patients/{copy_id}/export").json()
@@ -31,7 +32,7 @@ def test_import_of_a_broken_record_names_the_field(
     clinician = client_as("clinician")
     record = clinician.get(f"/api/patients/{patient_id}/export").json()
     record["episodes"][0]["case"]["doses"][0]["amount_mg"] = 4000
-    answer = clinician.post("/api/patients/import?mrn=MRN-BAD", json=record)
+    answer = client_as("pharmacologist").post("/api/patients/import?mrn=MRN-BAD", json=record)
     assert answer.status_code == 422
     assert "amount_mg" in answer.text
 
@@ -42,7 +43,7 @@ def test_duplicate_mrn_is_a_conflict(
     patient_id, _ = patient_with_episode
     clinician = client_as("clinician")
     record = clinician.get(f"/api/patients/{patient_id}/export").json()
-    assert clinician.post("/api/patients/import", json=record).status_code == 409
+    assert client_as("pharmacologist").post("/api/patients/import", json=record).status_code == 409
 
 
 def test_viewer_may_not_export_and_anonymous_gets_nothing(

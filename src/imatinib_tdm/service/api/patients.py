@@ -3,6 +3,10 @@
 Every read of patient data records an audit event (who, what, when); every change is audited by
 the store itself. Search terms are taken from the query string, which the access log of
 :func:`imatinib_tdm.service.run_server` drops.
+
+Creating or changing a patient whose names and birth date match another patient's succeeds,
+and the answer (:class:`PatientSaved`) carries a ``similar_patient`` warning with the other
+patients' ids, so that the user can check for a duplicate record (``docs/storage.md``).
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from imatinib_tdm.service.api.responses import ENTITY_READ, ENTITY_WRITE, READ
 from imatinib_tdm.service.schemas import PatientIn, PatientOut, PatientUpdate
@@ -28,11 +34,37 @@ from imatinib_tdm.store import (
     create_patient,
     get_patient,
     list_patients,
+    patient_warnings,
     record_event,
     update_patient,
 )
 
 router = APIRouter(tags=["patients"], dependencies=[Depends(verify_csrf)])
+
+
+class PatientWarning(BaseModel):
+    """Something to check about a saved patient (the save succeeded)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str = Field(description="``similar_patient``: same names and birth date as others")
+    field: str
+    message: str
+    patient_ids: list[int] = Field(description="the other patients concerned")
+
+
+class PatientSaved(PatientOut):
+    """A patient just created, changed or imported, with warnings (``[]`` when none)."""
+
+    warnings: list[PatientWarning] = Field(default_factory=list)
+
+
+def patient_saved(session: Session, patient: Any) -> PatientSaved:
+    """The API form of a patient just written, with its warnings."""
+    return PatientSaved(
+        **patient_out(patient).model_dump(),
+        warnings=[PatientWarning(**warning) for warning in patient_warnings(session, patient)],
+    )
 
 
 def patient_out(patient: Any) -> PatientOut:
@@ -82,12 +114,14 @@ def list_patients_endpoint(
     return {"total": total, "items": items}
 
 
-@router.post("/api/patients", status_code=201, response_model=PatientOut, responses=ENTITY_WRITE)
-def create_patient_endpoint(body: PatientIn, request: Request, user: Editor) -> PatientOut:
-    """Create a patient (clinician, pharmacologist, admin). 409 when the MRN exists."""
+@router.post("/api/patients", status_code=201, response_model=PatientSaved, responses=ENTITY_WRITE)
+def create_patient_endpoint(body: PatientIn, request: Request, user: Editor) -> PatientSaved:
+    """Create a patient (clinician, pharmacologist, admin). 409 when the MRN exists, also when
+    it differs only in case or width; 422 naming the field for invisible or bidirectional
+    control characters. ``warnings`` lists patients with the same names and birth date."""
     with get_database(request).transaction() as session:
         patient = create_patient(session, actor=acting_user(session, user), **body.model_dump())
-        return patient_out(patient)
+        return patient_saved(session, patient)
 
 
 @router.get("/api/patients/{patient_id}", response_model=PatientOut, responses=ENTITY_READ)
@@ -99,18 +133,18 @@ def get_patient_endpoint(request: Request, patient_id: RecordId, user: CurrentUs
         return patient_out(patient)
 
 
-@router.patch("/api/patients/{patient_id}", response_model=PatientOut, responses=ENTITY_WRITE)
+@router.patch("/api/patients/{patient_id}", response_model=PatientSaved, responses=ENTITY_WRITE)
 def update_patient_endpoint(
     body: PatientUpdate,
     request: Request,
     patient_id: RecordId,
     user: Editor,
-) -> PatientOut:
-    """Change some fields of a patient (those given)."""
+) -> PatientSaved:
+    """Change some fields of a patient (those given); ``warnings`` as for creation."""
     changes = body.model_dump(exclude_unset=True)
     with get_database(request).transaction() as session:
         patient = update_patient(session, patient_id, actor=acting_user(session, user), **changes)
-        return patient_out(patient)
+        return patient_saved(session, patient)
 
 
 @router.post(

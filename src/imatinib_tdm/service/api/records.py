@@ -2,6 +2,10 @@
 
 The document is the store's export format (``docs/storage.md``): identifiers, every episode as
 a case file, interpretations and issued reports. Export and import are audited by the store.
+
+Import needs the role that issues reports (pharmacologist, admin), here and in the store: a
+record carries issued reports. Imported reports are marked "imported, not validated here" with
+their provenance and never get a validator of this installation.
 """
 
 from __future__ import annotations
@@ -10,11 +14,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
-from imatinib_tdm.service.api.patients import patient_out
+from imatinib_tdm.service.api.patients import PatientSaved, patient_saved
 from imatinib_tdm.service.api.responses import ENTITY_READ, ENTITY_WRITE
-from imatinib_tdm.service.schemas import PatientOut
 from imatinib_tdm.service.security import (
     Editor,
+    Issuer,
     RecordId,
     acting_user,
     get_database,
@@ -33,15 +37,27 @@ def export_patient_endpoint(request: Request, patient_id: RecordId, user: Editor
 
 
 @router.post(
-    "/api/patients/import", status_code=201, response_model=PatientOut, responses=ENTITY_WRITE
+    "/api/patients/import", status_code=201, response_model=PatientSaved, responses=ENTITY_WRITE
 )
 def import_patient_endpoint(
     request: Request,
-    user: Editor,
+    user: Issuer,
     record: Annotated[dict[str, Any], Body(description="a document from the export endpoint")],
     mrn: Annotated[str | None, Query(max_length=64, description="import under another MRN")] = None,
-) -> PatientOut:
-    """Create a patient from an exported record; every problem is listed with its path (422)."""
+    source: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="where the record comes from (installation or file), for the "
+            "provenance of its reports",
+        ),
+    ] = None,
+) -> PatientSaved:
+    """Create a patient from an exported record (pharmacologist, admin); every problem is listed
+    with its path (422). Its reports are marked imported, not validated here. ``warnings``
+    lists patients with the same names and birth date."""
     with get_database(request).transaction() as session:
-        patient = import_patient(session, record, actor=acting_user(session, user), mrn=mrn)
-        return patient_out(patient)
+        patient = import_patient(
+            session, record, actor=acting_user(session, user), mrn=mrn, source=source
+        )
+        return patient_saved(session, patient)
