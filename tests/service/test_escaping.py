@@ -341,3 +341,29 @@ def test_history_plot_hover_text_is_escaped_for_plotly() -> None:
     texts = figure["data"][0]["text"]
     assert texts and all("<" not in text for text in texts)
     assert texts[0].startswith("&lt;b id=x-PWN-label&gt;")
+
+
+HOSTILE_NUMBERS = ("nan", "NaN", "inf", "-Infinity", "1e308", "-1e308", "1e400", "-0", "0",
+                   "1e-300", "9" * 5000, "0x10", "-5", "<b id=x-PWN>")  # fmt: skip
+
+
+@pytest.mark.parametrize("field", ["dose_mg", "interval_h", "n_doses", "weight_kg"])
+def test_the_simulator_refuses_hostile_numbers_with_a_form_error(
+    client_as: Client, field: str
+) -> None:
+    client = client_as("viewer")
+    for value in HOSTILE_NUMBERS:
+        params = {"model": "widmer2006_base", "dose_mg": "400", "interval_h": "24",
+                  "n_doses": "5", "weight_kg": "70"}  # fmt: skip
+        answer = client.get("/simulate", params={**params, field: value})
+        assert answer.status_code == 422, (field, value[:20], answer.status_code)
+        assert f'id="{field}-error"' in answer.text, (field, value[:20])
+        assert 'id="simulate-plot-data"' not in answer.text
+        assert_no_raw_markup(answer.text, f"simulate {field}={value[:20]}")
+    fine = client.get(
+        "/simulate",
+        params={"model": "widmer2006_base", "dose_mg": "400", "interval_h": "24", "n_doses": "5"},
+    )
+    assert fine.status_code == 200 and 'id="simulate-plot-data"' in fine.text
+    long_model = client.get("/simulate", params={"model": "m" * 5000, "dose_mg": "400"})
+    assert long_model.status_code == 422 and 'role="alert"' in long_model.text

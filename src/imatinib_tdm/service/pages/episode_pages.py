@@ -1,15 +1,21 @@
 """Episode pages: the episode form (new, edit), the episode with its interpretation and plot,
-interpret, issue the report, preview it, and the dose what-if."""
+interpret, issue the report, preview it, and the dose what-if.
+
+A stored case that cannot be read or computed (stored before the range checks, by an older
+version, or with numbers the engine fails on) never makes these pages fail: they show why, with
+what can still be shown, and the way to correct it (Edit data).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from imatinib_tdm.case import parse_case
-from imatinib_tdm.errors import CaseError, NotFoundError, TdmError
+from imatinib_tdm.errors import CaseError, NotFoundError, PermissionDeniedError, TdmError
 from imatinib_tdm.service.compute import resolve_model, what_if
 from imatinib_tdm.service.encoding import to_jsonable
 from imatinib_tdm.service.errors import status_for
@@ -47,11 +53,33 @@ from imatinib_tdm.store import (
     episode_case,
     get_episode,
     get_patient,
+    latest_interpretation,
+    list_reports,
     update_episode,
 )
 from imatinib_tdm.tdm import interaction_names
 
 router = APIRouter(include_in_schema=False)
+_log = logging.getLogger(__name__)
+
+# what the engine raises on numbers it cannot compute (NaN weights from a 1e-300 mg dose, a
+# datetime overflow from 1e12 h): caught on the pages, which then say so instead of a 500
+ENGINE_FAILURES: tuple[type[Exception], ...] = (ValueError, ArithmeticError)
+_PAGE_FAILURES: tuple[type[Exception], ...] = (TdmError, *ENGINE_FAILURES)
+_ENGINE_FAILURE_MESSAGE = (
+    "the computation failed on this case's numbers (a dose, time or level far outside the "
+    "physically sensible range?); check them with Edit data"
+)
+
+
+def failure_message(error: Exception) -> str:
+    """What a page says about a case that could not be read or computed. A TdmError explains
+    itself; any other failure gets a fixed text (its own may quote values) and is logged by type
+    only, without any value of the case."""
+    if isinstance(error, TdmError):
+        return error.message
+    _log.warning("case computation failed on a page: %s", type(error).__name__)
+    return _ENGINE_FAILURE_MESSAGE
 
 
 def _settings(request: Request) -> Any:
@@ -256,13 +284,27 @@ def _episode_page(
     status_code: int = 200,
 ) -> Any:
     settings = _settings(request)
-    view = load_episode_view(
-        get_database(request), user, episode_id, default_model_id=settings.default_model_id
-    )
-    figure = None
-    if view.interpretation is not None and view.model is not None:
-        assert view.interpretation_case is not None
-        figure = interpretation_figure(view.interpretation_case, view.model, view.interpretation)
+    try:
+        view = load_episode_view(
+            get_database(request), user, episode_id, default_model_id=settings.default_model_id
+        )
+        figure = None
+        if view.interpretation is not None and view.model is not None:
+            assert view.interpretation_case is not None
+            figure = interpretation_figure(
+                view.interpretation_case, view.model, view.interpretation
+            )
+    except (NotFoundError, PermissionDeniedError):
+        raise
+    except _PAGE_FAILURES as error:
+        return _unreadable_episode_page(
+            request,
+            episode_id,
+            user,
+            problem=failure_message(error),
+            interpret_error=interpret_error,
+            status_code=status_code,
+        )
     selected = view.model.id if view.model is not None else settings.default_model_id
     return render(
         request,
@@ -284,6 +326,49 @@ def _episode_page(
     )
 
 
+def _unreadable_episode_page(
+    request: Request,
+    episode_id: int,
+    user: Any,
+    *,
+    problem: str,
+    interpret_error: str | None,
+    status_code: int,
+) -> Any:
+    """The episode page when its case or its stored interpretation cannot be computed: the
+    record, the case if it can still be read, the reports, and ``problem``."""
+    settings = _settings(request)
+    case = case_error = None
+    with get_database(request).transaction() as session:
+        episode = get_episode(session, episode_id)
+        patient = get_patient(session, episode.patient_id)
+        reports = list(list_reports(session, episode.id))
+        interpreted = latest_interpretation(session, episode.id) is not None
+        try:
+            case = episode_case(episode)
+        except CaseError as error:
+            case_error = error.message
+            # the episode view's transaction failed on this case and was rolled back: audit
+            # the view here (when the case reads, the view was audited before the failure)
+            audit_view(session, user, "episode", episode.id, patient_id=patient.id)
+    return render(
+        request,
+        "episode.html.j2",
+        status_code=status_code,
+        interpret_error=interpret_error or (None if case_error else problem),
+        case_error=case_error,
+        patient=patient,
+        episode=episode,
+        case=case,
+        interpretation=None,
+        interpretation_unavailable=interpreted,
+        interpretation_id=None,
+        figure=None,
+        reports=reports,
+        model_select=model_select(settings.default_model_id, auto=True),
+    )
+
+
 @router.post("/episodes/{episode_id}/interpret", dependencies=[Depends(verify_csrf)])
 async def interpret_submit(request: Request, episode_id: RecordId, user: Editor) -> Any:
     """Interpret the current case with the chosen model and store it."""
@@ -297,15 +382,15 @@ async def interpret_submit(request: Request, episode_id: RecordId, user: Editor)
             model_id=model_id if isinstance(model_id, str) and model_id else None,
             default_model_id=_settings(request).default_model_id,
         )
-    except NotFoundError:
+    except (NotFoundError, PermissionDeniedError):
         raise
-    except TdmError as error:  # the case cannot be interpreted: say why on the episode page
+    except _PAGE_FAILURES as error:  # cannot be interpreted: say why on the page
         return _episode_page(
             request,
             episode_id,
             user,
-            interpret_error=error.message,
-            status_code=status_for(error),
+            interpret_error=failure_message(error),
+            status_code=status_for(error) if isinstance(error, TdmError) else 422,
         )
     return RedirectResponse(f"/episodes/{episode_id}#interpretation", status_code=303)
 
@@ -319,13 +404,20 @@ async def issue_report_submit(
     """Validate and issue (or correct) the report, then show the episode."""
     form = await request.form()
     reason = form.get("reason")
-    issue_episode_report(
-        get_database(request),
-        user,
-        episode_id,
-        reason=reason.strip() if isinstance(reason, str) and reason.strip() else None,
-        default_model_id=_settings(request).default_model_id,
-    )
+    try:
+        issue_episode_report(
+            get_database(request),
+            user,
+            episode_id,
+            reason=reason.strip() if isinstance(reason, str) and reason.strip() else None,
+            default_model_id=_settings(request).default_model_id,
+        )
+    except ENGINE_FAILURES as error:
+        if isinstance(error, TdmError):
+            raise  # explains itself on the error page, with its status
+        return _episode_page(
+            request, episode_id, user, interpret_error=failure_message(error), status_code=422
+        )
     return RedirectResponse(f"/episodes/{episode_id}", status_code=303)
 
 
@@ -333,14 +425,19 @@ async def issue_report_submit(
 def report_preview(request: Request, episode_id: RecordId, user: CurrentUser) -> HTMLResponse:
     """The report of the latest interpretation as a DRAFT (not stored, not valid for care)."""
     settings = _settings(request)
-    view = load_episode_view(
-        get_database(request), user, episode_id, default_model_id=settings.default_model_id
-    )
-    if view.interpretation is None or view.model is None or view.interpretation_case is None:
-        raise CaseError("interpret the episode before previewing its report", field="episode")
-    html = render_report_html(
-        view.interpretation_case, view.interpretation, view.model, report_facts(view.patient)
-    )
+    try:
+        view = load_episode_view(
+            get_database(request), user, episode_id, default_model_id=settings.default_model_id
+        )
+        if view.interpretation is None or view.model is None or view.interpretation_case is None:
+            raise CaseError("interpret the episode before previewing its report", field="episode")
+        html = render_report_html(
+            view.interpretation_case, view.interpretation, view.model, report_facts(view.patient)
+        )
+    except ENGINE_FAILURES as error:
+        if isinstance(error, TdmError):
+            raise
+        raise CaseError(failure_message(error), field="episode") from None
     return HTMLResponse(html)
 
 
@@ -363,16 +460,18 @@ def what_if_page(
             patient_id=episode.patient_id,
             detail={"page": "whatif"},
         )
-        case = episode_case(episode)
     chosen = model or settings.default_model_id
     table = advice = notice = error = None
     try:
+        case = episode_case(episode)
         recommendation, _ = what_if(case, resolve_model(chosen, settings.default_model_id))
         table = to_jsonable(recommendation.advice.table.to_dict())
         advice = to_jsonable(recommendation.advice.to_dict())
         notice = recommendation.estimate.notice
-    except TdmError as failure:
-        error = failure.message
+    except (NotFoundError, PermissionDeniedError):
+        raise
+    except _PAGE_FAILURES as failure:
+        error = failure_message(failure)
     return render(
         request,
         "whatif.html.j2",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 
+from imatinib_tdm.case import MAX_INTERVAL_H, MAX_SINGLE_ADMINISTRATION_MG, MIN_INTERVAL_H
 from imatinib_tdm.errors import TdmError, UnknownModelError
 from imatinib_tdm.pk import DoseHistory, resolve_covariates, simulate_typical
 from imatinib_tdm.pk.library import get_model, list_models
@@ -38,15 +40,41 @@ def model_page(request: Request, model_id: str = Path(max_length=64)) -> Any:
     return render(request, "model.html.j2", model=model_detail(model))
 
 
+_MAX_NUMBER_CHARS = 32  # longer text is not a number anyone typed (4,300-digit strings)
+# accepted ranges of the simulator's fields, (low, high, required); the dose and interval limits
+# are the case file's (a typing or unit mistake outside them), the weight range the patient's
+_SIMULATE_RANGES: dict[str, tuple[float, float, bool]] = {
+    "dose_mg": (1.0, MAX_SINGLE_ADMINISTRATION_MG, True),
+    "interval_h": (MIN_INTERVAL_H, MAX_INTERVAL_H, True),
+    "n_doses": (1.0, 1000.0, True),
+    "weight_kg": (2.0, 300.0, False),
+}
+
+
 def _number(values: dict[str, str], name: str, errors: dict[str, str]) -> float | None:
+    """The field ``name`` as a finite number within its range, or None with ``errors[name]`` set
+    (or None for an empty optional field). NaN, infinities and huge digit strings are refused
+    here, never passed on to the engine."""
+    low, high, required = _SIMULATE_RANGES[name]
     text = values.get(name, "").strip()
     if not text:
+        if required:
+            errors[name] = "enter a number"
         return None
     try:
-        return float(text)
+        if len(text) > _MAX_NUMBER_CHARS:
+            raise ValueError(text)
+        value = float(text)
     except ValueError:
-        errors[name] = f"enter a number, got {text!r}"
+        errors[name] = f"enter a number (at most {_MAX_NUMBER_CHARS} characters)"
         return None
+    if not math.isfinite(value) or not low <= value <= high:
+        errors[name] = f"enter a number from {low:g} to {high:g}"
+        return None
+    if name == "n_doses" and not value.is_integer():
+        errors[name] = f"enter a whole number from {low:g} to {high:g}"
+        return None
+    return value + 0.0  # -0.0 becomes 0.0
 
 
 @router.get("/simulate")
@@ -66,8 +94,6 @@ def simulate_page(request: Request) -> Any:
     if not errors and dose_mg and interval_h and n_doses:
         try:
             model = resolve_model(chosen, settings.default_model_id)
-            if not n_doses.is_integer() or not 1 <= n_doses <= 1000:
-                raise TdmError("the number of doses must be a whole number from 1 to 1000")
             doses = DoseHistory.regular(
                 amount_mg=dose_mg, interval_h=interval_h, n_doses=int(n_doses)
             )
@@ -94,10 +120,12 @@ def simulate_page(request: Request) -> Any:
                 }
             )  # fmt: skip
         except TdmError as error:
-            errors[str(error.fields.get("field") or "")] = error.message
+            field = str(error.fields.get("field") or "")
+            errors[field if field in _SIMULATE_RANGES else ""] = error.message
     return render(
         request,
         "simulate.html.j2",
+        status_code=422 if errors else 200,
         values=values,
         errors=errors,
         warnings=warnings,

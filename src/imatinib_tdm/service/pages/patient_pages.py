@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse
 
-from imatinib_tdm.errors import TdmError
+from imatinib_tdm.errors import CaseError, TdmError
 from imatinib_tdm.service.errors import status_for
+from imatinib_tdm.service.pages.episode_pages import ENGINE_FAILURES, failure_message
 from imatinib_tdm.service.pages.rendering import render
 from imatinib_tdm.service.plots import history_figure
 from imatinib_tdm.service.security import (
@@ -104,11 +105,24 @@ def patient_page(
         patient = get_patient(session, patient_id)
         episodes = list_episodes(session, patient_id)
         audit_view(session, user, "patient", patient.id, patient_id=patient.id)
-    cases = [(e.label or f"episode {e.id}", episode_case(e)) for e in episodes]
+    cases = []
+    unreadable = []  # episodes whose stored case cannot be read: listed, left out of the plot
+    for episode in episodes:
+        try:
+            cases.append((episode.label or f"episode {episode.id}", episode_case(episode)))
+        except CaseError:
+            unreadable.append(episode.id)
+    history = history_note = None
+    try:
+        history = history_figure(cases)
+    except ENGINE_FAILURES as error:  # e.g. a time 1e12 h from the first dose overflows a date
+        history_note = failure_message(error)
     return render(
         request,
         "patient.html.j2",
         patient=patient,
         episodes=episodes,
-        history=history_figure(cases),
+        history=history,
+        history_note=history_note,
+        unreadable_episodes=unreadable,
     )
