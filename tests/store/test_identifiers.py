@@ -190,3 +190,25 @@ def test_migration_fills_mrn_keys_and_marks_existing_look_alikes(database_url: s
         assert keys == ["demo-001", "demo-001\tduplicate of patient 1 (id 2)", "other"]
     finally:
         engine.dispose()
+
+
+def test_a_validator_name_with_a_bidi_override_is_refused(
+    database: Database, actors: Actors
+) -> None:
+    from imatinib_tdm.case import load_demo_case
+    from imatinib_tdm.store import issue_report
+
+    from .conftest import FAKE_PDF, interpreted_episode
+
+    flow = interpreted_episode(database, actors, load_demo_case("demo-001"))
+    with pytest.raises(CaseError) as caught, database.transaction() as session:
+        issue_report(
+            session,
+            flow.episode_id,
+            actor=actors.pharmacologist,
+            interpretation_id=flow.interpretation_id,
+            html="<p>r</p>",
+            pdf=FAKE_PDF,
+            validator_name="Dr. \u202eevil",
+        )
+    assert caught.value.field == "validator_name"

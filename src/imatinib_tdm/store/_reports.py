@@ -21,6 +21,7 @@ from imatinib_tdm.errors import CaseError, ConflictError
 from imatinib_tdm.store._audit import AuditAction, record_event
 from imatinib_tdm.store._checks import check_actor, fetch, require_text
 from imatinib_tdm.store._episodes import REASON_LENGTH, get_episode
+from imatinib_tdm.store._identifiers import clean_identifier
 from imatinib_tdm.store._interpretations import get_interpretation
 from imatinib_tdm.store._models import (
     NAME_LENGTH,
@@ -100,7 +101,10 @@ def _new_report(
         pdf=document,
         pdf_sha256=hashlib.sha256(document).hexdigest(),
         validator_id=actor.id,
-        validator_name=require_text(validator_name, field="validator_name", max_length=NAME_LENGTH),
+        # a name printed as the validator must not hide a bidi override or invisible text
+        validator_name=clean_identifier(
+            validator_name, field="validator_name", max_length=NAME_LENGTH
+        ),
         issued_at=now,
         correction_reason=reason,
         created_at=now,
