@@ -42,7 +42,7 @@ def test_anonymous_requests_get_nothing(
     patient_id, episode_id = patient_with_episode
     routes = _routes(app)
     assert len(routes) > 30
-    ids = {"patient_id": patient_id, "episode_id": episode_id, "report_id": 1,
+    ids = {"patient_id": patient_id, "episode_id": episode_id, "report_id": 1, "user_id": 1,
            "model_id": "widmer2006_base"}  # fmt: skip
     for method, path in routes:
         url = re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), path)

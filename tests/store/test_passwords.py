@@ -76,3 +76,68 @@ def test_no_plaintext_is_stored(tmp_path: object) -> None:
         assert "$argon2id$" in dump
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "password1234",
+        "Password2024!",
+        "P@ssw0rd12345",
+        "passwordpassword",
+        "qwertyuiop123",
+        "1qaz2wsx3edc",
+        "iloveyou1234",
+        "letmein12345",
+        "welcome12345",
+        "administrator1",
+        "imatinib2024!",
+        "Gleevec123456",
+        "123456789012",
+        "aaaaaaaaaaaa",
+        "abcabcabcabc",
+        "abcdefghijkl",
+        "zyxwvutsrqpo",
+        "121212121212",
+        "098765432109",
+    ],
+)
+def test_common_and_patterned_passwords_are_refused(password: str) -> None:
+    # NIST SP 800-63B 5.1.1.2: compare against commonly used, expected or compromised values
+    with pytest.raises(CaseError, match="too common|repetitive|sequential") as caught:
+        check_password_policy(password)
+    assert caught.value.field == "password"
+    assert password not in str(caught.value)  # the message never repeats the password
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["clara.muster2024", "my name is clara.muster", "CLARA.MUSTER-secret"],
+)
+def test_passwords_containing_the_username_are_refused(password: str) -> None:
+    with pytest.raises(CaseError, match="username") as caught:
+        check_password_policy(password, username="clara.muster")
+    assert caught.value.field == "password"
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "correct horse battery staple",
+        "a long enough password",  # the store tests' password
+        "test-only-password-1a2b3c4d",  # the service tests' password
+        "Tafel Lampe Regen 7",
+        "kx8#Vq2!mZ0@",
+    ],
+)
+def test_good_passwords_pass(password: str) -> None:
+    check_password_policy(password, username="clara.muster")
+
+
+def test_blocklist_is_package_data_with_its_source() -> None:
+    from imatinib_tdm.store._passwords import common_passwords
+
+    words = common_passwords()
+    assert len(words) >= 300
+    assert {"password", "qwerty", "iloveyou", "123456"} <= words
+    assert all(word == word.lower() and word.strip() == word and word for word in words)

@@ -1,9 +1,15 @@
 """Sessions, CSRF tokens and role checks: the dependencies every route declares.
 
-* Sessions: Starlette's ``SessionMiddleware`` keeps ``{"uid": user id, "csrf": token}`` in a
-  cookie signed with the secret key (HttpOnly, SameSite=Lax, ``Secure`` when configured). The
-  user is looked up again on every request, so a deactivated account or a changed role takes
-  effect at once. Nothing else, and no patient data, is put in the cookie.
+* Sessions: Starlette's ``SessionMiddleware`` keeps ``{"sid": session token, "csrf": token}``
+  in a cookie signed with the secret key (HttpOnly, SameSite=Lax, ``Secure`` when
+  configured). The token names a server-side session (``store.start_session``: only its
+  SHA-256 is stored); every request checks that the session exists, is not revoked or expired
+  and that the account is active, so logout, a password change and a deactivation end every
+  copy of the cookie at once, and a changed role takes effect at the next request. Nothing
+  else, and no patient data, is put in the cookie.
+* Client address: :func:`client_address`, the peer of the connection, or, when the peer is a
+  configured trusted proxy (``Settings.trusted_proxies``), the last address before it in
+  ``X-Forwarded-For``; the login throttle counts failures per address.
 * CSRF: a random per-session token; every state-changing form carries it as ``csrf_token`` and
   every API write sends it as ``X-CSRF-Token``. Compared in constant time.
 * Authorisation: :func:`require_user` (any role) and :func:`require_role` (capabilities of the
@@ -14,6 +20,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,19 +28,23 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from imatinib_tdm.errors import NotFoundError
 from imatinib_tdm.store import (
     Database,
     Role,
+    can_administer,
     can_edit,
     can_issue_reports,
+    end_session,
+    find_session,
     get_user,
     record_event,
 )
 
 __all__ = [
     "CSRF_HEADER",
+    "Administrator",
     "CurrentUser",
     "Editor",
     "Issuer",
@@ -41,6 +52,7 @@ __all__ = [
     "RecordId",
     "SessionUser",
     "acting_user",
+    "client_address",
     "csrf_token",
     "get_database",
     "install_auth_handlers",
@@ -48,6 +60,8 @@ __all__ = [
     "log_out",
     "require_role",
     "require_user",
+    "session_token",
+    "username_key",
     "verify_csrf",
 ]
 
@@ -65,6 +79,8 @@ class SessionUser:
     username: str
     full_name: str
     role: Role
+    session_id: int
+    """The server-side session this request came with (``user_sessions.id``)."""
 
     @property
     def can_edit(self) -> bool:
@@ -75,6 +91,11 @@ class SessionUser:
     def can_issue_reports(self) -> bool:
         """May validate and issue reports (pharmacologist, admin)."""
         return can_issue_reports(self.role)
+
+    @property
+    def can_administer(self) -> bool:
+        """May manage accounts (admin)."""
+        return can_administer(self.role)
 
 
 class NotAuthenticatedError(Exception):
@@ -96,28 +117,77 @@ def csrf_token(request: Request) -> str:
     return token
 
 
-def log_in(request: Request, user_id: int) -> str:
-    """Start a fresh session for ``user_id`` (dropping anything from before); its CSRF token."""
+def client_address(request: Request) -> str | None:
+    """The client's address, for the login throttle and the audit log (``None`` if unknown).
+
+    The peer of the connection; when that peer is one of ``Settings.trusted_proxies`` (a TLS
+    proxy in front of the service), the right-most address of ``X-Forwarded-For`` that is not
+    itself a trusted proxy. Headers from any other peer are ignored: a client cannot choose
+    the address it is throttled under.
+    """
+    peer = request.client.host if request.client is not None else None
+    trusted: frozenset[str] = getattr(request.app.state.settings, "trusted_proxies", frozenset())
+    if peer is None or peer not in trusted:
+        return peer
+    forwarded = request.headers.get("x-forwarded-for", "")
+    for candidate in reversed([part.strip() for part in forwarded.split(",")]):
+        if candidate in trusted:
+            continue
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            return peer  # a malformed entry: fall back to the proxy itself
+    return peer
+
+
+def username_key(request: Request) -> bytes:
+    """The key that turns unknown typed usernames into keyed hashes in the audit log
+    (``store.hashed_username``), derived from the service's secret key (never stored)."""
+    key: bytes = request.app.state.settings.username_hash_key()
+    return key
+
+
+def session_token(request: Request) -> str | None:
+    """The server-side session token carried by this request's cookie, if any."""
+    token = request.session.get("sid")
+    return token if isinstance(token, str) and token else None
+
+
+def log_in(request: Request, token: str) -> str:
+    """Start a fresh cookie session carrying the server-side session ``token`` (dropping
+    anything from before); returns its CSRF token."""
     request.session.clear()
-    request.session["uid"] = user_id
+    request.session["sid"] = token
     return csrf_token(request)
 
 
 def log_out(request: Request) -> None:
-    """End the session."""
+    """End the session: revoked on the server (audited ``logout``), then the cookie cleared.
+
+    Synchronous (a database write): call it from a plain ``def`` route.
+    """
+    token = session_token(request)
+    if token is not None:
+        with get_database(request).transaction() as session:
+            end_session(session, token, source_address=client_address(request))
     request.session.clear()
 
 
 async def verify_csrf(request: Request) -> None:
     """Refuse a state-changing request without this session's CSRF token (403).
 
-    Without a session at all the answer is "log in first" (401 / redirect), as for reads, so an
-    anonymous client learns nothing more from a write than from a read.
+    Without a valid session the answer is "log in first" (401 / redirect), as for reads, so an
+    anonymous client, or one with a revoked session, learns nothing more from a write than
+    from a read. The session is checked against the database here too (in the threadpool).
     """
     if request.method in _SAFE_METHODS:
         return
-    if "uid" not in request.session and request.url.path not in _ANONYMOUS_FORMS:
-        raise NotAuthenticatedError
+    if request.url.path not in _ANONYMOUS_FORMS:
+        user = await run_in_threadpool(_load_user, request)
+        if user is None:
+            request.session.clear()
+            raise NotAuthenticatedError
+        request.state.user = user
     expected = request.session.get("csrf")
     sent = request.headers.get(CSRF_HEADER)
     if sent is None and request.headers.get("content-type", "").startswith(
@@ -131,22 +201,20 @@ async def verify_csrf(request: Request) -> None:
 
 
 def _load_user(request: Request) -> SessionUser | None:
-    uid = request.session.get("uid")
-    if not isinstance(uid, int) or isinstance(uid, bool):
+    token = session_token(request)
+    if token is None:
         return None
-    database = get_database(request)
-    with database.read() as session:
-        try:
-            user = get_user(session, uid)
-        except NotFoundError:  # the account is gone
+    with get_database(request).read() as session:
+        found = find_session(session, token)
+        if found is None:  # unknown, revoked, expired, or the account is deactivated
             return None
-        if not user.is_active:
-            return None
+        row, user = found
         return SessionUser(
             id=user.id,
             username=user.username,
             full_name=user.full_name or user.username,
             role=Role(user.role),
+            session_id=row.id,
         )
 
 
@@ -157,9 +225,10 @@ def require_user(request: Request) -> SessionUser:
     runs it in its threadpool; as ``async def`` it would stall the event loop, and every other
     request with it, for the length of the query.
     """
-    user = _load_user(request)
+    cached = getattr(request.state, "user", None)  # checked by verify_csrf in this request
+    user = cached if isinstance(cached, SessionUser) else _load_user(request)
     if user is None:
-        request.session.pop("uid", None)
+        request.session.clear()
         raise NotAuthenticatedError
     request.state.user = user
     return user
@@ -237,5 +306,7 @@ Editor = Annotated[SessionUser, Depends(require_role(can_edit))]
 """A route parameter: a user who may enter and change patient data."""
 Issuer = Annotated[SessionUser, Depends(require_role(can_issue_reports))]
 """A route parameter: a user who may validate and issue reports."""
+Administrator = Annotated[SessionUser, Depends(require_role(can_administer))]
+"""A route parameter: a user who may manage accounts (admin)."""
 RecordId = Annotated[int, Path(ge=1, le=2**31 - 1, description="record id")]
 """A path parameter: a database id (positive 32-bit integer)."""

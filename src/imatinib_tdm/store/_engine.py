@@ -9,6 +9,11 @@ SQLite under a multi-threaded web server: connections may move between threads
 journal is WAL (readers do not block the writer), a writer waits up to 30 s for the lock instead
 of failing, and write transactions start with ``BEGIN IMMEDIATE`` (see
 :class:`imatinib_tdm.store.Database`), so two writers never deadlock on a lock upgrade.
+
+The SQLite file holds patients and password hashes: the data directory is created owner-only
+(0700) and the database file 0600 before SQLite opens it; SQLite gives its ``-wal`` and
+``-shm`` files the database file's permissions. A database file (and data directory) of an older
+installation that others may read is narrowed to the same modes when the engine is made.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from sqlalchemy.pool import StaticPool
 
 __all__ = [
     "DATABASE_FILE_NAME",
+    "PRIVATE_DIR_MODE",
+    "PRIVATE_FILE_MODE",
     "SQLITE_BEGIN_OPTION",
     "data_dir",
     "default_database_url",
@@ -39,11 +46,57 @@ SQLITE_BEGIN_OPTION = "imatinib_tdm_sqlite_begin"
 SQLITE_LOCK_TIMEOUT_S = 30.0
 
 
+PRIVATE_DIR_MODE = 0o700
+"""Permissions of the data directory (owner only): it holds patient data and secrets."""
+PRIVATE_FILE_MODE = 0o600
+"""Permissions of the SQLite database file (and so of its -wal and -shm files)."""
+
+
 def data_dir() -> Path:
-    """The data directory: env ``IMATINIB_TDM_DATA_DIR``, else ``./var``; created if missing."""
+    """The data directory: env ``IMATINIB_TDM_DATA_DIR``, else ``./var``; created if missing,
+    owner-only (0700)."""
     folder = Path(os.environ.get("IMATINIB_TDM_DATA_DIR") or "var")
-    folder.mkdir(parents=True, exist_ok=True)
+    _private_dir(folder)
     return folder
+
+
+def _private_dir(folder: Path) -> None:
+    """Create ``folder`` (and missing parents) with mode 0700; narrow it if it exists wider.
+
+    Only the last folder is narrowed: its parents (``/srv``, a home folder) are not ours.
+    """
+    if not folder.exists():
+        folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    _narrow(folder, PRIVATE_DIR_MODE)
+
+
+def _narrow(path: Path, mode: int) -> None:
+    """Remove group/other permissions of ``path`` (mkdir and open obey the umask, and a folder
+    of an older installation may be 0755). Not owned by us: left alone."""
+    try:
+        current = path.stat().st_mode & 0o777
+        if current & ~mode:
+            os.chmod(path, current & mode)
+    except PermissionError:
+        pass  # not ours (a shared parent): nothing we may change
+
+
+def _private_sqlite_file(database: Path) -> None:
+    """Create the SQLite file with 0600 before SQLite does (it would use 0644), and narrow an
+    existing file and its -wal/-shm companions. A missing folder is created 0700; an existing
+    one is left as it is (it may be anyone's, ``/tmp``), except the data directory
+    (:func:`data_dir`)."""
+    if not database.parent.exists():
+        database.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    try:
+        fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        pass
+    else:
+        os.close(fd)  # an empty file is a valid empty SQLite database
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        if path.exists():
+            _narrow(path, PRIVATE_FILE_MODE)
 
 
 def default_database_url() -> str:
@@ -134,7 +187,7 @@ def _make_sqlite_engine(url: URL) -> Engine:
         # three PRAGMAs (measured: connection churn with 16 concurrent API clients).
         options.update(pool_size=_SQLITE_POOL_SIZE, max_overflow=_SQLITE_POOL_SIZE)
         if not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(Path(database).expanduser())
     engine = create_engine(url, **options)
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)

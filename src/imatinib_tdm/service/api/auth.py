@@ -1,24 +1,56 @@
-"""``POST /api/auth/login``, ``POST /api/auth/logout``, ``GET /api/auth/me``."""
+"""Log-in, log-out, one's own password, and account management for admins.
+
+``POST /api/auth/login``, ``POST /api/auth/logout``, ``GET /api/auth/me``,
+``POST /api/auth/password``; ``GET/POST /api/users``, ``POST /api/users/{id}/role``,
+``/password``, ``/deactivate``, ``/reactivate`` (admins). Passwords are hashed before the
+transaction that stores them (``store.prepare_password``), never while a write lock is held.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
 
-from imatinib_tdm.service.api.responses import READ, WRITE
-from imatinib_tdm.service.schemas import LoginRequest, LoginResponse
+from imatinib_tdm.service.api.responses import ENTITY_WRITE, READ, WRITE
+from imatinib_tdm.service.schemas import LoginRequest, LoginResponse, Text
 from imatinib_tdm.service.security import (
+    Administrator,
     CurrentUser,
+    RecordId,
+    SessionUser,
+    acting_user,
+    client_address,
     csrf_token,
     get_database,
     log_in,
     log_out,
+    username_key,
     verify_csrf,
 )
-from imatinib_tdm.store import attempt_login
+from imatinib_tdm.store import (
+    User,
+    attempt_login,
+    change_own_password,
+    create_user,
+    deactivate_user,
+    get_user,
+    list_users,
+    prepare_password,
+    reactivate_user,
+    set_password,
+    set_role,
+    start_session,
+)
 
 router = APIRouter(tags=["auth"])
+
+
+def session_lifetime(request: Request) -> timedelta:
+    """The lifetime of a new server-side session (``Settings.session_max_age_s``)."""
+    return timedelta(seconds=request.app.state.settings.session_max_age_s)
 
 
 @router.post(
@@ -28,8 +60,9 @@ router = APIRouter(tags=["auth"])
         **WRITE,
         401: {"description": "wrong username or password"},
         429: {
-            "description": "too many failed attempts for this username: refused without "
-            "checking the password; `detail` says when to try again, `Retry-After` in seconds"
+            "description": "too many failed attempts for this username or from this client "
+            "address: refused without checking the password; `detail` says when to try again, "
+            "`Retry-After` in seconds"
         },
     },
 )
@@ -38,29 +71,35 @@ def login(body: LoginRequest, request: Request) -> LoginResponse:
 
     A wrong username and a wrong password get the same answer. After
     ``store.MAX_FAILED_LOGINS`` failures within ``store.LOGIN_FAILURE_WINDOW`` a username (known
-    or not) is refused with 429 until the lockout ends, even with the right password.
+    or not), and after ``store.MAX_FAILED_LOGINS_PER_ADDRESS`` failures a client address, is
+    refused with 429 until the lockout ends, even with the right password.
     """
-    # failed and refused attempts are audited by attempt_login(): commit before answering
-    with get_database(request).transaction() as session:
-        attempt = attempt_login(session, body.username, body.password)
-        user = attempt.user
-        identity = None if user is None else (user.id, user.username, user.role.value)
+    # attempt_login runs its own short transactions; none is open while the hash runs
+    attempt = attempt_login(
+        get_database(request),
+        body.username,
+        body.password,
+        name_key=username_key(request),
+        source_address=client_address(request),
+        session_lifetime=session_lifetime(request),
+    )
     if attempt.locked:
         raise HTTPException(
             status_code=429,
             detail=attempt.message,
             headers={"Retry-After": str(attempt.retry_after)},
         )
-    if identity is None:
+    if attempt.user is None or attempt.session_token is None:
         raise HTTPException(status_code=401, detail="wrong username or password")
-    user_id, username, role = identity
-    token = log_in(request, user_id)
-    return LoginResponse(username=username, role=role, csrf_token=token)
+    token = log_in(request, attempt.session_token)
+    return LoginResponse(
+        username=attempt.user.username, role=attempt.user.role.value, csrf_token=token
+    )
 
 
 @router.post("/api/auth/logout", responses=WRITE, dependencies=[Depends(verify_csrf)])
 def logout(request: Request, user: CurrentUser) -> dict[str, str]:
-    """End the session."""
+    """End the session on the server (every copy of the cookie stops working); audited."""
     log_out(request)
     return {"status": "logged out"}
 
@@ -74,3 +113,191 @@ def me(request: Request, user: CurrentUser) -> dict[str, Any]:
         "role": user.role.value,
         "csrf_token": csrf_token(request),
     }
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PasswordChange(_Strict):
+    """``POST /api/auth/password``: one's own new password, proven by the current one."""
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class PasswordReset(_Strict):
+    """``POST /api/users/{id}/password``: an admin sets a new password for an account."""
+
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RoleChange(_Strict):
+    """``POST /api/users/{id}/role``."""
+
+    role: str = Field(min_length=1, max_length=40, description="viewer, clinician, ...")
+
+
+class UserCreate(_Strict):
+    """``POST /api/users``: a new account."""
+
+    username: Text = Field(min_length=1, max_length=64)
+    full_name: Text = Field(min_length=1, max_length=200)
+    role: str = Field(min_length=1, max_length=40, description="viewer, clinician, ...")
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserPublic(BaseModel):
+    """An account as the API shows it (never its password hash)."""
+
+    id: int
+    username: str
+    full_name: str
+    role: str
+    is_active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+    password_changed_at: datetime
+
+
+def user_public(user: User) -> UserPublic:
+    """The public view of a stored account."""
+    return UserPublic(
+        id=user.id,
+        username=user.username,
+        full_name=user.full_name,
+        role=user.role.value,
+        is_active=user.is_active,
+        created_at=user.created_at,
+        last_login_at=user.last_login_at,
+        password_changed_at=user.password_changed_at,
+    )
+
+
+@router.post(
+    "/api/auth/password",
+    responses={**WRITE, 409: {"description": "the password changed meanwhile"}},
+    dependencies=[Depends(verify_csrf)],
+)
+def change_password(body: PasswordChange, request: Request, user: CurrentUser) -> dict[str, str]:
+    """Change one's own password (the current one is required); audited.
+
+    Every session of the account ends, this one included (a copy of its cookie could be in
+    someone else's hands); the client gets a fresh session in the answer's cookie, and its new
+    CSRF token in ``csrf_token``.
+    """
+    token = change_own_password_and_rotate(request, user, body.current_password, body.new_password)
+    return {"status": "password changed", "csrf_token": token}
+
+
+def change_own_password_and_rotate(
+    request: Request, user: SessionUser, current_password: str, new_password: str
+) -> str:
+    """For the API and the account page: ``store.change_own_password`` (which revokes every
+    session of the account), then a new session for this client. Returns its CSRF token.
+
+    Raises what ``change_own_password`` raises (``CaseError`` naming ``current_password`` or
+    ``new_password``: 422).
+    """
+    database = get_database(request)
+    change_own_password(
+        database,
+        user.id,
+        current_password,
+        new_password,
+        source_address=client_address(request),
+    )
+    with database.transaction() as session:
+        _, token = start_session(
+            session, user=get_user(session, user.id), lifetime=session_lifetime(request)
+        )
+    return log_in(request, token)
+
+
+users = APIRouter(tags=["users"])
+
+
+@users.get("/api/users", response_model=list[UserPublic], responses=READ)
+def get_users(request: Request, admin: Administrator) -> list[UserPublic]:
+    """Every account (admins only)."""
+    with get_database(request).read() as session:
+        return [user_public(user) for user in list_users(session)]
+
+
+@users.post(
+    "/api/users",
+    response_model=UserPublic,
+    status_code=201,
+    responses={**WRITE, 409: {"description": "the username is taken"}},
+    dependencies=[Depends(verify_csrf)],
+)
+def post_user(body: UserCreate, request: Request, admin: Administrator) -> UserPublic:
+    """Create an account (admins only); the password must pass the policy."""
+    prepared = prepare_password(body.password, username=body.username)  # slow: before the lock
+    with get_database(request).transaction() as session:
+        user = create_user(
+            session,
+            username=body.username,
+            password=prepared,
+            role=body.role,
+            full_name=body.full_name,
+            actor=acting_user(session, admin),
+        )
+        return user_public(user)
+
+
+@users.post(
+    "/api/users/{user_id}/role",
+    response_model=UserPublic,
+    responses=ENTITY_WRITE,
+    dependencies=[Depends(verify_csrf)],
+)
+def post_role(user_id: RecordId, body: RoleChange, request: Request, admin: Administrator) -> Any:
+    """Change an account's role (admins only; the last active admin keeps the role)."""
+    with get_database(request).transaction() as session:
+        return user_public(set_role(session, user_id, body.role, actor=acting_user(session, admin)))
+
+
+@users.post(
+    "/api/users/{user_id}/password",
+    responses=ENTITY_WRITE,
+    dependencies=[Depends(verify_csrf)],
+)
+def post_password(
+    user_id: RecordId, body: PasswordReset, request: Request, admin: Administrator
+) -> dict[str, str]:
+    """Set a new password for an account (admins only); all its sessions end."""
+    database = get_database(request)
+    with database.read() as session:
+        username = get_user(session, user_id).username
+    prepared = prepare_password(body.password, username=username)  # slow: outside the lock
+    with database.transaction() as session:
+        set_password(session, user_id, prepared, actor=acting_user(session, admin))
+    return {"status": "password set"}
+
+
+@users.post(
+    "/api/users/{user_id}/deactivate",
+    response_model=UserPublic,
+    responses=ENTITY_WRITE,
+    dependencies=[Depends(verify_csrf)],
+)
+def post_deactivate(user_id: RecordId, request: Request, admin: Administrator) -> Any:
+    """Deactivate an account (admins only): it cannot log in, its sessions end."""
+    with get_database(request).transaction() as session:
+        return user_public(deactivate_user(session, user_id, actor=acting_user(session, admin)))
+
+
+@users.post(
+    "/api/users/{user_id}/reactivate",
+    response_model=UserPublic,
+    responses=ENTITY_WRITE,
+    dependencies=[Depends(verify_csrf)],
+)
+def post_reactivate(user_id: RecordId, request: Request, admin: Administrator) -> Any:
+    """Let a deactivated account log in again (admins only)."""
+    with get_database(request).transaction() as session:
+        return user_public(reactivate_user(session, user_id, actor=acting_user(session, admin)))
+
+
+router.include_router(users)

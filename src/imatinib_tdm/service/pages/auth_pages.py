@@ -7,8 +7,16 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
+from imatinib_tdm.service.api.auth import session_lifetime
 from imatinib_tdm.service.pages.rendering import render
-from imatinib_tdm.service.security import get_database, log_in, log_out, verify_csrf
+from imatinib_tdm.service.security import (
+    client_address,
+    get_database,
+    log_in,
+    log_out,
+    username_key,
+    verify_csrf,
+)
 from imatinib_tdm.store import attempt_login
 
 router = APIRouter(include_in_schema=False)
@@ -37,16 +45,24 @@ def login_submit(
     A locked-out username (too many failures) gets the form again with status 429 and the time
     to retry; the typed username is kept, the password never.
     """
-    with get_database(request).transaction() as session:
-        attempt = attempt_login(session, username, password) if username and password else None
-        user_id = None if attempt is None or attempt.user is None else attempt.user.id
+    attempt = None
+    if username and password:  # attempt_login runs its own short transactions
+        attempt = attempt_login(
+            get_database(request),
+            username,
+            password,
+            name_key=username_key(request),
+            source_address=client_address(request),
+            session_lifetime=session_lifetime(request),
+        )
+    token = None if attempt is None else attempt.session_token
     if attempt is not None and attempt.locked:
         page = render(
             request, "login.html.j2", status_code=429, error=attempt.message, username=username
         )
         page.headers["Retry-After"] = str(attempt.retry_after)
         return page
-    if user_id is None:
+    if token is None:
         return render(
             request,
             "login.html.j2",
@@ -54,12 +70,12 @@ def login_submit(
             error="Wrong username or password.",
             username=username,
         )
-    log_in(request, user_id)
+    log_in(request, token)
     return RedirectResponse("/patients", status_code=303)
 
 
 @router.post("/logout", dependencies=[Depends(verify_csrf)])
 def logout(request: Request) -> RedirectResponse:
-    """End the session."""
+    """End the session on the server (audited ``logout``) and in the browser."""
     log_out(request)
     return RedirectResponse("/login", status_code=303)
