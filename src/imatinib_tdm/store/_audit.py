@@ -166,30 +166,36 @@ def _event_fields(event: AuditEvent) -> dict[str, Any]:
     return {name: getattr(event, name) for name in AUDIT_CHAIN_FIELDS}
 
 
-def _lock_and_head(session: Session) -> tuple[int, str]:
-    """Take the audit log's write lock for the rest of the transaction; the last row's id and
-    hash (``0`` and :data:`GENESIS_HASH` for an empty log)."""
+_PG_HEAD_AND_NEXT_ID = text(
+    "SELECT last.id, last.chain_hash, "
+    "nextval(pg_get_serial_sequence('audit_events', 'id')) AS next_id "
+    "FROM (SELECT 1) AS one LEFT JOIN LATERAL "
+    "(SELECT id, chain_hash FROM audit_events ORDER BY id DESC LIMIT 1) AS last ON true"
+)
+
+
+def _chain_position(session: Session) -> tuple[int, str]:
+    """Take the audit log's write lock for the rest of the transaction; the new row's id and the
+    previous row's hash (:data:`GENESIS_HASH` for an empty log)."""
     if session.get_bind().dialect.name == "postgresql":
-        # Held until commit or rollback: the next writer reads this transaction's last row only
-        # after it committed (READ COMMITTED, the default, takes a new snapshot per statement).
+        # Held until commit or rollback. It must be its own statement: under READ COMMITTED
+        # (the default) the next statement takes a new snapshot, which sees the last row that
+        # the previous holder committed.
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _AUDIT_LOCK_KEY})
+        # The id is drawn under the lock too, so ids grow in chain order; a rolled-back id
+        # leaves a gap, which the chain does not mind (it links rows, not numbers).
+        row = session.execute(_PG_HEAD_AND_NEXT_ID).one()
+        if row.id is None:
+            return int(row.next_id), GENESIS_HASH
+        return max(int(row.next_id), int(row.id) + 1), str(row.chain_hash)
     # SQLite: a write transaction (BEGIN IMMEDIATE, see Database.transaction) holds the
     # database's only write lock already.
     last = session.execute(
         select(AuditEvent.id, AuditEvent.chain_hash).order_by(AuditEvent.id.desc()).limit(1)
     ).first()
     if last is None:
-        return 0, GENESIS_HASH
-    return int(last.id), str(last.chain_hash)
-
-
-def _next_id(session: Session, last_id: int) -> int:
-    if session.get_bind().dialect.name == "postgresql":
-        # drawn under the lock, so ids grow in chain order; a rolled-back id leaves a gap, which
-        # the chain does not mind (it links rows, not numbers)
-        value = session.scalar(text("SELECT nextval(pg_get_serial_sequence('audit_events', 'id'))"))
-        return max(int(value), last_id + 1)
-    return last_id + 1
+        return 1, GENESIS_HASH
+    return int(last.id) + 1, str(last.chain_hash)
 
 
 def _check_detail(detail: Any, path: str = "detail") -> None:
@@ -279,8 +285,7 @@ def record_event(
     )
     if event.username is not None:
         event.username = event.username[:USERNAME_LENGTH]
-    last_id, previous = _lock_and_head(session)
-    event.id = _next_id(session, last_id)
+    event.id, previous = _chain_position(session)
     event.chain_hash = chain_hash(previous, _event_fields(event))
     session.add(event)
     session.flush()  # the next event of this transaction chains to this one
