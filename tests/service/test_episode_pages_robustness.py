@@ -266,3 +266,22 @@ def test_an_engine_failure_is_explained_on_the_pages_without_its_values(
     assert issued.status_code == 422 and "computation failed" in issued.text
     preview = pharmacologist.get(f"/episodes/{episode_id}/report/preview")
     assert preview.status_code == 422
+
+
+@pytest.mark.parametrize("revision", ["9" * 5000, "²", "-1", "1.0", "", "1e3", "٣"])
+def test_a_hostile_expected_revision_in_the_edit_form_is_refused_with_a_message(
+    client_as: Client, patient_with_episode: tuple[int, int], revision: str
+) -> None:
+    _, episode_id = patient_with_episode
+    client = client_as("clinician")
+    page = client.get(f"/episodes/{episode_id}/edit").text
+    form = {**_form_fields(page), "expected_revision": revision}
+    answer = client.post(f"/episodes/{episode_id}/edit", data=form)
+    assert answer.status_code in (409, 422), (revision[:10], answer.status_code)
+    assert 'id="error-summary"' in answer.text
+    assert (
+        client.get(f"/api/patients/{patient_with_episode[0]}/episodes/{episode_id}").json()[
+            "revision"
+        ]
+        == 1
+    )  # nothing saved

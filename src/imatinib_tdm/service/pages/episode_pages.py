@@ -9,6 +9,7 @@ what can still be shown, and the way to correct it (Edit data).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -87,6 +88,18 @@ def _settings(request: Request) -> Any:
 
 
 _MORE_ROWS_BUTTON = "more_rows"
+# the revision the edit form was made from: ASCII digits only (str.isdigit accepts "²", and
+# int() of a 4,300-digit string raises), short enough for any real revision
+_REVISION = re.compile(r"[0-9]{1,12}")
+_BAD_REVISION = (
+    "the form has no valid revision number (it is damaged or out of date); open the episode "
+    "again and redo the change"
+)
+
+
+def _revision(text: str) -> int | None:
+    """The ``expected_revision`` of a submitted edit form, or None when it is not a revision."""
+    return int(text) if _REVISION.fullmatch(text) else None
 
 
 def _form_page(
@@ -244,8 +257,17 @@ async def edit_episode_submit(request: Request, episode_id: RecordId, user: Edit
             episode=episode,
             status_code=422,
         )
-    revision_text = values.get("expected_revision", "")
-    expected = int(revision_text) if revision_text.isdigit() else None
+    expected = _revision(values.get("expected_revision", ""))
+    if expected is None:  # never saved without the revision the form was made from
+        return _form_page(
+            request,
+            patient,
+            action=action,
+            values=values,
+            errors={"": _BAD_REVISION},
+            episode=episode,
+            status_code=422,
+        )
     try:
         with database.transaction() as session:
             update_episode(
