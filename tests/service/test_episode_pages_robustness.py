@@ -285,3 +285,38 @@ def test_a_hostile_expected_revision_in_the_edit_form_is_refused_with_a_message(
         ]
         == 1
     )  # nothing saved
+
+
+_HOSTILE_NUMBERS = ("nan", "-Infinity", "1e308", "-1e308", "1e-300", "-0", "9" * 5000, "0x10",
+                    "1_0", "²", "1e12")  # fmt: skip
+
+
+def test_hostile_numbers_in_the_episode_form_give_field_errors_never_a_500(
+    client_as: Client, patient_with_episode: tuple[int, int]
+) -> None:
+    patient_id, episode_id = patient_with_episode
+    client = client_as("clinician")
+    page = client.get(f"/episodes/{episode_id}/edit").text
+    fields = _form_fields(page)
+    numeric = [
+        name
+        for name in re.findall(r'<input[^>]*?name="([^"]+)"[^>]*?type="(?:number)"', page)
+        if name.startswith(("patient.", "doses[0]", "samples[0]", "covariates."))
+    ]
+    assert len(numeric) >= 10
+    for name in numeric:
+        for value in _HOSTILE_NUMBERS:
+            answer = client.post(
+                f"/episodes/{episode_id}/edit", data={**fields, name: value}, follow_redirects=False
+            )
+            assert answer.status_code in (303, 422), (name, value[:12], answer.status_code)
+            if answer.status_code == 303:  # accepted (e.g. -0 for a lab): the next edit
+                fields = _form_fields(client.get(f"/episodes/{episode_id}/edit").text)
+                assert client.get(f"/episodes/{episode_id}").status_code == 200
+    for value in ("0001-01-01T00:00", "9999-12-31T23:59", "2026-02-30T08:00", "nan"):
+        answer = client.post(
+            f"/episodes/{episode_id}/edit",
+            data={**fields, "samples[0].time": value},
+            follow_redirects=False,
+        )
+        assert answer.status_code < 500, (value, answer.status_code)
