@@ -294,7 +294,7 @@ _HOSTILE_NUMBERS = ("nan", "-Infinity", "1e308", "-1e308", "1e-300", "-0", "9" *
 def test_hostile_numbers_in_the_episode_form_give_field_errors_never_a_500(
     client_as: Client, patient_with_episode: tuple[int, int]
 ) -> None:
-    patient_id, episode_id = patient_with_episode
+    _, episode_id = patient_with_episode
     client = client_as("clinician")
     page = client.get(f"/episodes/{episode_id}/edit").text
     fields = _form_fields(page)
