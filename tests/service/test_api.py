@@ -188,9 +188,13 @@ def test_interpret_issue_download_and_correct_a_report(
     html = client_as("viewer").get(report["html_url"]).text
     assert "Dr. Paul Pharmacologist" in html and "MRN-0001" in html
     # the data of a reported episode can only be amended with a reason, then re-reported
-    blocked = clinician.put(base, json={"case": case_json})
+    revision = clinician.get(base).json()["revision"]
+    blocked = clinician.put(base, json={"case": case_json, "expected_revision": revision})
     assert blocked.status_code == 409
-    amended = clinician.put(base, json={"case": case_json, "reason": "sample time corrected"})
+    amended = clinician.put(
+        base,
+        json={"case": case_json, "reason": "sample time corrected", "expected_revision": revision},
+    )
     assert amended.status_code == 200, amended.text
     assert clinician.post(base + "/interpretations", json={}).status_code == 201
     corrected = pharmacologist.post(

@@ -34,6 +34,7 @@ from imatinib_tdm.service.api import (
 )
 from imatinib_tdm.service.compute import configure_model_prior, configure_triage
 from imatinib_tdm.service.errors import install_error_handlers
+from imatinib_tdm.service.limits import RequestGuard
 from imatinib_tdm.service.pages import routes as pages
 from imatinib_tdm.service.pages.rendering import render_error_page
 from imatinib_tdm.service.security import install_auth_handlers
@@ -85,6 +86,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_triage(settings.triage_model_path)
     configure_model_prior(settings.model_prior_path)
     app.state.database = Database.connect(settings.database_url)
+    # innermost: its own answers (413, 422) get the security headers too
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=settings.max_body_bytes,
+        large_body_paths={"/api/patients/import": settings.max_import_bytes},
+    )
     app.add_middleware(_SecurityHeaders)
     app.add_middleware(
         SessionMiddleware,
@@ -136,6 +143,8 @@ async def _compute_pool_lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.default_model_id,
         triage_model_path=settings.triage_model_path,
         model_prior_path=settings.model_prior_path,
+        time_limit_s=settings.compute_time_limit_s,
+        queue_limit_s=settings.compute_queue_limit_s,
     )
     pool.start()
     app.state.compute_pool = pool

@@ -12,11 +12,14 @@ import dataclasses
 import gc
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+
 from imatinib_tdm.case import Case, load_demo_case, parse_case
-from imatinib_tdm.errors import CaseError, UnknownModelError
+from imatinib_tdm.errors import CaseError, TdmError, UnknownModelError
 from imatinib_tdm.pk import PopPKModel
 from imatinib_tdm.pk.library import get_model
 from imatinib_tdm.tdm import DoseRecommendation, Interpretation, interpret, recommend_dose
@@ -48,6 +51,33 @@ _triage_model: Any = None
 # --compute-processes, service/compute_pool.py) or server processes (--workers) are how the
 # service uses several cores.
 _compute_slot = threading.Lock()
+
+
+class NotInterpretableError(CaseError):
+    """A valid case on which the engine's numerics failed (e.g. every posterior weight
+    underflowed); a 422 that says why instead of a 500 on every view of the stored case."""
+
+
+@contextmanager
+def _computing() -> Iterator[None]:
+    """The compute slot, with a numerical failure of the engine turned into a 422.
+
+    Only the engine's own message is kept (e.g. "Probabilities contain NaN"): it carries no
+    value of the case.
+    """
+    with _compute_slot:
+        try:
+            yield
+        except TdmError:
+            raise
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
+            raise NotInterpretableError(
+                "this case cannot be interpreted: the computation failed "
+                f"({type(error).__name__}: {str(error)[:200]}); usually the levels cannot be "
+                "explained by the dose history (check the dose and sample times, amounts and "
+                "units)",
+                field="case",
+            ) from None
 
 
 # The centre's model prior for model "auto" (issue 7): (proportions by model id, file name), or
@@ -134,7 +164,7 @@ def interpret_auto(
     from imatinib_tdm.evaluation import choose_model
 
     prior, source = _model_prior if _model_prior is not None else (None, None)
-    with _compute_slot:
+    with _computing():
         choice = choose_model(case, prior, prior_source=source)
     result = interpret_case(
         case, choice.model, target=target, alert=alert, probability=probability, seed=seed
@@ -166,7 +196,7 @@ def interpret_case(
             triage = triage_case(_triage_model, case)
         except CaseError as error:
             missing = f"ML triage not run: {error}"
-    with _compute_slot:
+    with _computing():
         result = interpret(
             case,
             model,
@@ -209,7 +239,7 @@ def what_if(
     CaseError
         A requested regimen is not allowed (field ``regimens[i]``), listing the allowed ones.
     """
-    with _compute_slot:
+    with _computing():
         recommendation = recommend_dose(
             case, model, target_id=target, alert_id=alert, probability=probability, seed=seed
         )

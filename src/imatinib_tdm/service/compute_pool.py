@@ -4,38 +4,72 @@ An interpretation is ~15-20 ms of CPU-bound numpy under the GIL, so inside one p
 requests only queue. Several uvicorn workers (``serve --workers``) use several cores, but the
 kernel hands each keep-alive connection to one worker for good: with 16 clients on two workers
 the shares came out 63% / 37% (bench/bench_service.py), and the busier worker's queue sets the
-tail latency. A process pool behind one web process takes the next interpretation from a
-single first-in-first-out queue instead, so the cores share the load evenly.
+tail latency. A pool behind one web process takes the next computation from a single
+first-in-first-out queue instead, so the cores share the load evenly.
 
 The pool runs :func:`imatinib_tdm.service.compute.interpret_request_json` (the same function the
-in-process path runs) and returns JSON bytes, so little crosses the process boundary: the
-request's case as parsed JSON in, the encoded response out. Errors are the package's own
-(they pickle) and reach the usual error handlers.
+in-process path runs), the report PDF and the episode computations, and returns their results,
+so little crosses the process boundary. Errors are the package's own (they pickle) and reach the
+usual error handlers.
+
+Every computation is bounded (issue 12): one that runs longer than the time limit answers 503
+and its process is killed and replaced (``concurrent.futures`` cannot stop a running task, so
+each worker is a process of its own with a pipe); one whose client disconnected is dropped from
+the queue before it starts, or its process is killed and replaced if it was running. Closing the
+pool kills the processes: a stuck computation can no longer hang a graceful shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+import threading
+from collections.abc import Awaitable, Callable
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
-__all__ = ["ComputePool"]
+from imatinib_tdm.errors import TdmError
 
+__all__ = [
+    "ClientGoneError",
+    "ComputePool",
+    "ComputeUnavailableError",
+    "Disconnected",
+    "compute_runner",
+    "run_capped",
+]
+
+_log = logging.getLogger(__name__)
 
 # The web process parses, authenticates and answers every request on one thread; when it waits
 # for a core behind busy compute processes, every request waits with it. A lower scheduling
 # priority for the compute processes lets it run as soon as it has work (Linux CFS weights
 # nice 0 about 3x nice 5); the compute processes still take every cycle it leaves.
 _COMPUTE_NICENESS = 5
+# How often a waiting request looks whether its client is still connected.
+_POLL_S = 0.2
+_START_TIMEOUT_S = 180.0
+
+Disconnected = Callable[[], Awaitable[bool]]
+"""``await disconnected()`` is True once the client has gone (``Request.is_disconnected``)."""
+
+
+class ComputeUnavailableError(TdmError):
+    """No result within the time limit, no free compute process in time, or a process died:
+    503 with the reason (the service keeps serving)."""
+
+
+class ClientGoneError(ComputeUnavailableError):
+    """The client disconnected; its computation was dropped or stopped."""
 
 
 def _start_worker(
     default_model_id: str, triage_model_path: str | None, model_prior_path: str | None
 ) -> None:
-    """Initializer of each compute process: the app's triage model and model prior, then the
+    """Initialisation of each compute process: the app's triage model and model prior, then the
     process readied for requests (:func:`compute.settle_process`)."""
     from imatinib_tdm.service.compute import (
         configure_model_prior,
@@ -49,12 +83,62 @@ def _start_worker(
     settle_process(default_model_id)
 
 
-def _ready() -> bool:
-    return True
+def _worker_main(connection: Connection, initargs: tuple[str, str | None, str | None]) -> None:
+    """A compute process: initialise, say ready, then run ``(function, args)`` jobs one by one
+    and send back ``("ok", result)`` or ``("error", exception)``."""
+    _start_worker(*initargs)
+    connection.send(("ready", None))
+    while True:
+        try:
+            job = connection.recv()
+        except (EOFError, OSError):
+            return  # the web process closed the pipe
+        if job is None:
+            return
+        function, args = job
+        try:
+            outcome: tuple[str, Any] = ("ok", function(*args))
+        except Exception as error:
+            outcome = ("error", error)
+        try:
+            connection.send(outcome)
+        except Exception:  # a result or an error that does not pickle: say which kind only
+            failure = outcome[1] if outcome[0] == "error" else None
+            kind = type(failure).__name__ if failure is not None else "result"
+            connection.send(("error", ComputeUnavailableError(f"unpicklable {kind}")))
+
+
+class _Worker:
+    """One compute process and the web process's end of its pipe."""
+
+    def __init__(self, context: SpawnContext, initargs: tuple[str, str | None, str | None]):
+        ours, theirs = context.Pipe(duplex=True)
+        self.process: SpawnProcess = context.Process(
+            target=_worker_main, args=(theirs, initargs), daemon=True, name="imatinib-compute"
+        )
+        self.process.start()
+        theirs.close()
+        self.connection = ours
+
+    def wait_ready(self, timeout_s: float) -> None:
+        if not self.connection.poll(timeout_s):
+            self.kill()
+            raise ComputeUnavailableError("a compute process did not start in time")
+        try:
+            self.connection.recv()
+        except EOFError:
+            self.kill()
+            raise ComputeUnavailableError("a compute process failed to start") from None
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5.0)
+        self.connection.close()
 
 
 class ComputePool:
-    """A pool of ``processes`` spawned workers for the interpretation endpoint.
+    """A pool of ``processes`` spawned workers for the computations of the service.
 
     Parameters
     ----------
@@ -64,6 +148,11 @@ class ComputePool:
         Model the warm-up interpretation uses.
     triage_model_path, model_prior_path : str or None
         As in ``Settings``: loaded in every worker.
+    time_limit_s : float
+        Longest computation; over it the call raises :class:`ComputeUnavailableError` and the
+        process is killed and replaced (``Settings.compute_time_limit_s``).
+    queue_limit_s : float
+        Longest wait for a free process (``Settings.compute_queue_limit_s``).
     """
 
     def __init__(
@@ -73,39 +162,221 @@ class ComputePool:
         *,
         triage_model_path: str | None = None,
         model_prior_path: str | None = None,
+        time_limit_s: float = 30.0,
+        queue_limit_s: float = 30.0,
     ):
         if processes < 1:
             raise ValueError(f"processes must be >= 1, got {processes!r}")
         self._processes = processes
         self._initargs = (default_model_id, triage_model_path, model_prior_path)
-        self._executor = self._new_executor()
-
-    def _new_executor(self) -> ProcessPoolExecutor:
+        self.time_limit_s = time_limit_s
+        self.queue_limit_s = queue_limit_s
         # spawn, not fork: the web process has threads (forking those is unsafe)
-        return ProcessPoolExecutor(
-            max_workers=self._processes,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=self._initargs,
-        )
+        self._context = multiprocessing.get_context("spawn")
+        self._workers: set[_Worker] = set()
+        self._idle: asyncio.Queue[_Worker] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the live compute processes (for tests and monitoring)."""
+        return sorted(w.process.pid for w in self._workers if w.process.pid is not None)
 
     def start(self) -> None:
-        """Start every worker now (blocks until they are warm), not on the first requests."""
-        # submitted together, each task finds no idle worker, so each starts a process
-        futures = [self._executor.submit(_ready) for _ in range(self._processes)]
-        for future in futures:
-            future.result()
+        """Start every worker now (blocks until they are warm), not on the first requests.
 
-    async def run(self, function: Any, *args: Any) -> Any:
-        """Run ``function(*args)`` in a worker; a pool broken by a dead worker is replaced once."""
-        loop = asyncio.get_running_loop()
+        Call it from the event loop's thread (the app's lifespan does).
+        """
+        workers = [_Worker(self._context, self._initargs) for _ in range(self._processes)]
+        for worker in workers:  # they start in parallel; wait for each
+            worker.wait_ready(_START_TIMEOUT_S)
+        self._idle = asyncio.Queue()
+        for worker in workers:
+            self._workers.add(worker)
+            self._idle.put_nowait(worker)
+
+    async def run(
+        self,
+        function: Callable[..., Any],
+        *args: Any,
+        disconnected: Disconnected | None = None,
+    ) -> Any:
+        """Run ``function(*args)`` in a worker, within the time limit.
+
+        Raises
+        ------
+        ComputeUnavailableError
+            Over the time limit (the process is replaced), no free process within the queue
+            limit, the process died, or the pool is closed.
+        ClientGoneError
+            ``disconnected()`` turned True while waiting (the work is dropped or stopped).
+        """
+        if self._closed or self._idle is None:
+            raise ComputeUnavailableError("the compute processes are not running")
+        self._loop = asyncio.get_running_loop()
+        worker = await self._acquire(disconnected)
         try:
-            return await loop.run_in_executor(self._executor, function, *args)
-        except BrokenProcessPool:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = self._new_executor()
-            return await loop.run_in_executor(self._executor, function, *args)
+            kind, value = await self._exchange(worker, function, args, disconnected)
+        except BaseException:
+            # over time, client gone, cancelled or dead: the process may still be busy
+            self._replace(worker)
+            raise
+        self._idle.put_nowait(worker)
+        if kind == "error":
+            raise value
+        return value
+
+    async def _acquire(self, disconnected: Disconnected | None) -> _Worker:
+        assert self._idle is not None
+        getting = asyncio.ensure_future(self._idle.get())
+        try:
+            await _wait(
+                getting,
+                self.queue_limit_s,
+                disconnected,
+                f"every compute process stayed busy for {self.queue_limit_s:g} s; try again",
+            )
+        except BaseException:
+            if getting.done() and not getting.cancelled():
+                self._idle.put_nowait(getting.result())  # got one just now: give it back
+            else:
+                getting.cancel()
+            raise
+        return getting.result()
+
+    async def _exchange(
+        self,
+        worker: _Worker,
+        function: Callable[..., Any],
+        args: tuple[Any, ...],
+        disconnected: Disconnected | None,
+    ) -> tuple[str, Any]:
+        loop = asyncio.get_running_loop()
+        if disconnected is not None and await disconnected():
+            raise ClientGoneError("the client disconnected before the computation started")
+        worker.connection.send((function, args))
+        readable: asyncio.Future[None] = loop.create_future()
+        descriptor = worker.connection.fileno()
+
+        def wake() -> None:
+            if not readable.done():
+                readable.set_result(None)
+
+        loop.add_reader(descriptor, wake)
+        try:
+            await _wait(
+                readable,
+                self.time_limit_s,
+                disconnected,
+                f"the computation took longer than {self.time_limit_s:g} s and was stopped; "
+                "the case may be too large",
+            )
+        finally:
+            loop.remove_reader(descriptor)
+        try:
+            outcome: tuple[str, Any] = worker.connection.recv()
+        except (EOFError, OSError):
+            raise ComputeUnavailableError("the compute process stopped unexpectedly") from None
+        return outcome
+
+    def _replace(self, worker: _Worker) -> None:
+        """Kill ``worker`` and start another in the background (the others keep serving)."""
+        self._workers.discard(worker)
+        worker.kill()
+        if self._closed:
+            return
+        loop = self._loop
+
+        def start_one() -> None:
+            try:
+                new = _Worker(self._context, self._initargs)
+                new.wait_ready(_START_TIMEOUT_S)
+            except Exception:
+                _log.exception("a replacement compute process failed to start")
+                return
+            if loop is None or loop.is_closed():
+                new.kill()
+                return
+            loop.call_soon_threadsafe(self._adopt, new)
+
+        threading.Thread(target=start_one, name="compute-replace", daemon=True).start()
+
+    def _adopt(self, worker: _Worker) -> None:
+        if self._closed or self._idle is None:
+            worker.kill()
+            return
+        self._workers.add(worker)
+        self._idle.put_nowait(worker)
 
     def close(self) -> None:
-        """Stop the workers (pending work is cancelled)."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the workers now: busy ones are killed (their requests get 503), never waited
+        for."""
+        self._closed = True
+        for worker in list(self._workers):
+            worker.kill()
+        self._workers.clear()
+
+
+async def _wait(
+    future: asyncio.Future[Any],
+    limit_s: float,
+    disconnected: Disconnected | None,
+    timeout_message: str,
+) -> None:
+    """Wait for ``future`` at most ``limit_s``, looking every 0.2 s whether the client left."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while not future.done():
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise ComputeUnavailableError(timeout_message)
+        await asyncio.wait({future}, timeout=min(_POLL_S, remaining))
+        if not future.done() and disconnected is not None and await disconnected():
+            raise ClientGoneError("the client disconnected; its computation was stopped")
+
+
+async def run_capped(request: Any, function: Callable[..., Any], *args: Any) -> Any:
+    """Run a computation of ``request``: in the app's compute pool when it has one, else on the
+    thread pool, within ``Settings.compute_time_limit_s`` either way, dropped when the client
+    has gone.
+
+    On the thread pool an overrunning computation answers 503 on time but finishes in the
+    background (a thread cannot be stopped); only compute processes are stopped for real.
+    """
+    from starlette.concurrency import run_in_threadpool
+
+    pool: ComputePool | None = request.app.state.compute_pool
+    disconnected: Disconnected = request.is_disconnected
+    if pool is not None:
+        return await pool.run(function, *args, disconnected=disconnected)
+    if await disconnected():
+        raise ClientGoneError("the client disconnected before the computation started")
+    limit_s: float = request.app.state.settings.compute_time_limit_s
+    task = asyncio.ensure_future(run_in_threadpool(function, *args))
+    try:
+        await _wait(
+            task,
+            limit_s,
+            disconnected,
+            f"the computation took longer than {limit_s:g} s; the case may be too large",
+        )
+    except BaseException:
+        # the thread runs to its end; its result (or error) is dropped, not logged
+        task.add_done_callback(lambda done: None if done.cancelled() else done.exception())
+        raise
+    return task.result()
+
+
+def compute_runner(request: Any) -> Callable[..., Any]:
+    """For synchronous routes (run on a worker thread): ``run(function, *args)`` that computes
+    in the compute pool (time limit, client watch) when the app has one, else right here."""
+    pool: ComputePool | None = request.app.state.compute_pool
+    if pool is None:
+        return lambda function, *args: function(*args)
+    import anyio.from_thread
+
+    async def in_pool(function: Callable[..., Any], *args: Any) -> Any:
+        return await pool.run(function, *args, disconnected=request.is_disconnected)
+
+    return lambda function, *args: anyio.from_thread.run(in_pool, function, *args)

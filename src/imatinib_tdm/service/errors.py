@@ -9,23 +9,26 @@ anything a page did not foresee.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exception_handlers import (
-    http_exception_handler,
-    request_validation_exception_handler,
-)
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from imatinib_tdm.errors import TdmError
 
-__all__ = ["PageRenderer", "error_detail", "install_error_handlers", "status_for"]
+__all__ = [
+    "PageRenderer",
+    "error_detail",
+    "install_error_handlers",
+    "safe_validation_errors",
+    "status_for",
+]
 
 PageRenderer = Callable[[Request, int, str, str], Response]
 
@@ -36,6 +39,7 @@ _STATUS_BY_NAME = {
     "ConflictError": 409,
     "ImmutableRecordError": 409,
     "PermissionDeniedError": 403,
+    "ComputeUnavailableError": 503,  # over the time limit, pool busy or client gone
 }
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -77,11 +81,75 @@ def error_detail(error: TdmError, *, loc_prefix: tuple[str, ...] = ()) -> list[d
             else:
                 loc = _split_path(str(field)) if field else []
             message = problem.get("message", error.message) if isinstance(problem, dict) else ""
-            entries.append({"loc": [*loc_prefix, *loc], "msg": str(message), "type": kind})
+            entries.append(
+                {"loc": [*loc_prefix, *loc], "msg": _safe_text(str(message)), "type": kind}
+            )
         return entries
     field = error.fields.get("field")
     loc = _split_path(str(field)) if field else []
-    return [{"loc": [*loc_prefix, *loc], "msg": error.message, "type": kind}]
+    return [{"loc": [*loc_prefix, *loc], "msg": _safe_text(error.message), "type": kind}]
+
+
+_UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_MAX_ECHO_CHARS = 100
+
+
+def _safe_text(value: str, limit: int = 1000) -> str:
+    """Text that encodes as UTF-8 and prints safely: controls and lone surrogates as U+FFFD."""
+    text = _UNSAFE_CHARS.sub("\ufffd", value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _safe_value(value: Any) -> Any:
+    """A JSON-safe echo of an input or context value: finite numbers, booleans, None and short
+    text as they are; non-finite numbers and anything else as short text."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 10**15 else "(a very large integer)"
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return _safe_text(value, _MAX_ECHO_CHARS)
+    return None
+
+
+def _safe_ctx(value: Any) -> Any:
+    if isinstance(value, BaseException):
+        return _safe_text(str(value), 300)
+    echoed = _safe_value(value)
+    return echoed if echoed is not None or value is None else _safe_text(str(value), 300)
+
+
+def safe_validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """pydantic/FastAPI validation errors as JSON-safe detail entries.
+
+    The errors carry the invalid input and a context that may hold NaN, an exception, a lone
+    surrogate or a whole request body; serialising those as they are made the 422 itself fail
+    (a 500). Kept: ``type``, ``loc`` and ``msg`` as safe text, a scalar ``input`` (short, finite;
+    objects and lists are left out) and ``ctx`` with safe values.
+    """
+    safe: list[dict[str, Any]] = []
+    for error in errors:
+        if not isinstance(error, Mapping):
+            continue
+        entry: dict[str, Any] = {
+            "type": _safe_text(str(error.get("type", "value_error")), 100),
+            "loc": [
+                part if isinstance(part, int) else _safe_text(str(part), 200)
+                for part in error.get("loc", ())
+            ],
+            "msg": _safe_text(str(error.get("msg", ""))),
+        }
+        if "input" in error:
+            echoed = _safe_value(error["input"])
+            if echoed is not None or error["input"] is None:
+                entry["input"] = echoed
+        ctx = error.get("ctx")
+        if isinstance(ctx, Mapping):
+            entry["ctx"] = {_safe_text(str(key), 100): _safe_ctx(v) for key, v in ctx.items()}
+        safe.append(entry)
+    return safe
 
 
 def _snake(name: str) -> str:
@@ -96,7 +164,9 @@ _TITLES = {
     405: "Not allowed",
     409: "Conflict",
     422: "Invalid input",
+    413: "Request too large",
     429: "Too many attempts",
+    503: "Try again later",
 }
 
 
@@ -135,10 +205,25 @@ def install_error_handlers(app: FastAPI, render_page: PageRenderer) -> None:
 
     async def handle_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        if request.url.path.startswith("/api/"):
-            return await request_validation_exception_handler(request, exc)
-        return answer(request, 422, jsonable_encoder(exc.errors()))
+        return answer(request, 422, safe_validation_errors(exc.errors()))
+
+    async def handle_unencodable_text(request: Request, exc: Exception) -> Response:
+        # a lone surrogate that got past validation (e.g. inside a free-form JSON document)
+        # fails when stored or answered; the text itself is neither answered nor logged
+        return answer(
+            request,
+            422,
+            [
+                {
+                    "loc": ["body"],
+                    "msg": "the request contains text that is not valid Unicode (a lone "
+                    "surrogate); use plain text",
+                    "type": "invalid_text",
+                }
+            ],
+        )
 
     app.add_exception_handler(TdmError, handle_tdm_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(UnicodeEncodeError, handle_unencodable_text)

@@ -9,14 +9,16 @@ product's documented format, so its schema here is a plain JSON object.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from imatinib_tdm.case import MAX_INTERVAL_H, MAX_SINGLE_ADMINISTRATION_MG, MIN_INTERVAL_H
 
 __all__ = [
+    "MAX_ID",
     "AuditEventOut",
     "CaseBody",
     "EpisodeIn",
@@ -33,6 +35,7 @@ __all__ = [
     "ReportIssueRequest",
     "ReportOut",
     "SimulateRequest",
+    "Text",
     "WhatIfRequest",
 ]
 
@@ -42,6 +45,31 @@ _CASE_DESCRIPTION = (
     "a TDM case in the case-file JSON format (patient, covariates, doses, samples, "
     "comedications; see docs/case-file.md and schemas/case.schema.json)"
 )
+
+
+# Bounds of integers: ids and revisions fit a 32-bit column (and a 4,300-digit number can no
+# longer reach int-to-text conversion, which raised ValueError: a 500).
+MAX_ID = 2**31 - 1
+"""Largest record id or revision accepted in a request."""
+
+# NUL and other C0 controls (PostgreSQL refuses NUL in text) and lone surrogates (no UTF-8 for
+# them): refused in every text field of a request, with the position only, never the text.
+_FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _clean_text(value: str) -> str:
+    found = _FORBIDDEN_TEXT.search(value)
+    if found is not None:
+        code = ord(found.group())
+        kind = "a lone surrogate" if 0xD800 <= code <= 0xDFFF else "a control character"
+        raise ValueError(
+            f"contains {kind} (U+{code:04X} at position {found.start()}); use plain text"
+        )
+    return value
+
+
+Text = Annotated[str, AfterValidator(_clean_text)]
+"""Request text without control characters (tab and line breaks allowed) or lone surrogates."""
 
 
 class _Strict(BaseModel):
@@ -55,8 +83,8 @@ class _Out(BaseModel):
 class LoginRequest(_Strict):
     """Credentials for ``POST /api/auth/login``."""
 
-    username: str = Field(min_length=1, max_length=128)
-    password: str = Field(min_length=1, max_length=1024)
+    username: Text = Field(min_length=1, max_length=128)
+    password: Text = Field(min_length=1, max_length=1024)
 
 
 class LoginResponse(_Out):
@@ -71,16 +99,16 @@ class CaseBody(_Strict):
     """Fields shared by the requests that take a case."""
 
     case: dict[str, Any] = Field(description=_CASE_DESCRIPTION)
-    model: str | None = Field(
+    model: Text | None = Field(
         default=None,
         pattern=_ID_PATTERN,
         description="model id from GET /api/models, or 'auto' (POST /api/interpret: the library "
         "model that fits the patient's levels best); default: the service's default model",
     )
-    target: str | None = Field(
+    target: Text | None = Field(
         default=None, pattern=_ID_PATTERN, description="target id (data/targets.yaml)"
     )
-    alert: str | None = Field(
+    alert: Text | None = Field(
         default=None, pattern=_ID_PATTERN, description="high-level alert id (data/targets.yaml)"
     )
     probability: float = Field(
@@ -113,7 +141,7 @@ class WhatIfRequest(CaseBody):
 class SimulateRequest(_Strict):
     """``POST /api/simulate``: typical-individual profile of a regular regimen (as the CLI)."""
 
-    model: str | None = Field(default=None, pattern=_ID_PATTERN)
+    model: Text | None = Field(default=None, pattern=_ID_PATTERN)
     dose_mg: float = Field(default=400.0, gt=0, le=MAX_SINGLE_ADMINISTRATION_MG)
     interval_h: float = Field(default=24.0, ge=MIN_INTERVAL_H, le=MAX_INTERVAL_H)
     n_doses: int = Field(default=15, ge=1, le=1000)
@@ -123,17 +151,19 @@ class SimulateRequest(_Strict):
         max_length=2000,
         description="times, h since the first dose (>= 0)",
     )
-    covariates: dict[str, float] = Field(
-        default_factory=dict, description="covariate name -> value in the model's units"
+    covariates: dict[Annotated[Text, Field(max_length=64)], float] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="covariate name -> value in the model's units",
     )
 
 
 class PatientIn(_Strict):
     """A new patient."""
 
-    mrn: str = Field(min_length=1, max_length=64, description="medical record number")
-    family_name: str = Field(min_length=1, max_length=128)
-    given_name: str = Field(min_length=1, max_length=128)
+    mrn: Text = Field(min_length=1, max_length=64, description="medical record number")
+    family_name: Text = Field(min_length=1, max_length=128)
+    given_name: Text = Field(min_length=1, max_length=128)
     birth_date: str | None = Field(default=None, pattern=_DATE_PATTERN, description="YYYY-MM-DD")
     sex: str = Field(default="unknown", pattern=r"^(female|male|unknown)$")
     indication: str = Field(default="GIST", pattern=r"^(GIST|CML|other)$")
@@ -142,9 +172,9 @@ class PatientIn(_Strict):
 class PatientUpdate(_Strict):
     """Changes to a patient; fields left out are kept."""
 
-    mrn: str | None = Field(default=None, min_length=1, max_length=64)
-    family_name: str | None = Field(default=None, min_length=1, max_length=128)
-    given_name: str | None = Field(default=None, min_length=1, max_length=128)
+    mrn: Text | None = Field(default=None, min_length=1, max_length=64)
+    family_name: Text | None = Field(default=None, min_length=1, max_length=128)
+    given_name: Text | None = Field(default=None, min_length=1, max_length=128)
     birth_date: str | None = Field(default=None, pattern=_DATE_PATTERN, description="YYYY-MM-DD")
     sex: str | None = Field(default=None, pattern=r"^(female|male|unknown)$")
     indication: str | None = Field(default=None, pattern=r"^(GIST|CML|other)$")
@@ -166,20 +196,26 @@ class PatientOut(_Out):
 class EpisodeIn(_Strict):
     """A new TDM episode of a patient: its case and a label."""
 
-    label: str = Field(default="", max_length=200)
+    label: Text = Field(default="", max_length=200)
     case: dict[str, Any] = Field(description=_CASE_DESCRIPTION)
 
 
 class EpisodeUpdate(_Strict):
-    """A changed case; ``expected_revision`` guards against overwriting someone's change.
+    """A changed case; ``expected_revision`` (required) guards against overwriting someone's
+    change: the revision the edit was made on, as returned by the GET (409 when the episode has
+    moved on since).
 
     After a report was issued the data can only be amended with a ``reason`` (a correction).
     """
 
     case: dict[str, Any] = Field(description=_CASE_DESCRIPTION)
-    label: str | None = Field(default=None, max_length=200)
-    expected_revision: int | None = Field(default=None, ge=0, le=2**31 - 1)
-    reason: str | None = Field(
+    label: Text | None = Field(default=None, max_length=200)
+    expected_revision: int = Field(
+        ge=0,
+        le=MAX_ID,
+        description="the episode's revision this edit was made on (from GET); required",
+    )
+    reason: Text | None = Field(
         default=None, min_length=1, max_length=2000, description="required to amend"
     )
 
@@ -187,9 +223,9 @@ class EpisodeUpdate(_Strict):
 class EpisodeInterpretRequest(_Strict):
     """Interpret an episode's current case and store the result."""
 
-    model: str | None = Field(default=None, pattern=_ID_PATTERN)
-    target: str | None = Field(default=None, pattern=_ID_PATTERN)
-    alert: str | None = Field(default=None, pattern=_ID_PATTERN)
+    model: Text | None = Field(default=None, pattern=_ID_PATTERN)
+    target: Text | None = Field(default=None, pattern=_ID_PATTERN)
+    alert: Text | None = Field(default=None, pattern=_ID_PATTERN)
 
 
 class EpisodeOut(_Out):
@@ -206,7 +242,7 @@ class EpisodeOut(_Out):
 class ReportIssueRequest(_Strict):
     """Issue (or correct) the report of an episode from its latest interpretation."""
 
-    reason: str | None = Field(
+    reason: Text | None = Field(
         default=None, max_length=2000, description="required for a correction"
     )
 

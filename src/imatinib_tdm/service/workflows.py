@@ -8,6 +8,8 @@ stored ``result_json`` stays the record.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +35,7 @@ from imatinib_tdm.store import (
 from imatinib_tdm.tdm import Interpretation
 
 __all__ = [
+    "ComputeRunner",
     "EpisodeView",
     "interpret_episode",
     "issue_episode_report",
@@ -40,6 +43,18 @@ __all__ = [
     "recompute_interpretation",
     "report_facts",
 ]
+
+
+ComputeRunner = Callable[..., Any]
+"""``run(function, *args)``: where a workflow runs its computations (interpretation, PDF).
+
+The default calls them right here; routes pass
+:func:`imatinib_tdm.service.compute_pool.compute_runner`, which runs them in the compute pool
+with its time limit when the app has one."""
+
+
+def _here(function: Callable[..., Any], *args: Any) -> Any:
+    return function(*args)
 
 
 @dataclass(frozen=True)
@@ -57,14 +72,24 @@ class EpisodeView:
 
 
 def recompute_interpretation(
-    stored: Any, default_model_id: str
+    stored: Any, default_model_id: str, *, run: ComputeRunner = _here
 ) -> tuple[Case, PopPKModel, Interpretation]:
-    """The interpretation of a stored one, recomputed on its own case and options."""
+    """The interpretation of a stored one, recomputed on its own case and options.
+
+    Raises
+    ------
+    CaseError
+        The stored case is no longer valid, or cannot be interpreted (the reason, a 422).
+    """
     result = stored.result_json
     case = parse_case(stored.case_json, source=f"interpretation {stored.id}")
     model = resolve_model(stored.model_id, default_model_id)
-    interpretation = interpret_case(
-        case, model, target=result.get("target_id"), alert=result.get("alert_id")
+    interpretation = run(
+        functools.partial(
+            interpret_case, target=result.get("target_id"), alert=result.get("alert_id")
+        ),
+        case,
+        model,
     )
     return case, model, interpretation
 
@@ -78,18 +103,24 @@ def interpret_episode(
     default_model_id: str,
     target: str | None = None,
     alert: str | None = None,
+    run: ComputeRunner = _here,
 ) -> tuple[int, dict[str, Any]]:
-    """Interpret the episode's current case and store the result; (interpretation id, result)."""
+    """Interpret the episode's current case and store the result; (interpretation id, result).
+
+    ``run`` runs the computation (default: here; routes pass the compute pool's runner).
+    """
     with database.read() as session:
         episode = get_episode(session, episode_id)
         revision = episode.revision
         case = episode_case(episode)
     if model_id == AUTO_MODEL:
-        interpretation = interpret_auto(case, target=target, alert=alert)
+        interpretation = run(functools.partial(interpret_auto, target=target, alert=alert), case)
         model = resolve_model(interpretation.model["id"], default_model_id)
     else:
         model = resolve_model(model_id, default_model_id)
-        interpretation = interpret_case(case, model, target=target, alert=alert)
+        interpretation = run(
+            functools.partial(interpret_case, target=target, alert=alert), case, model
+        )
     result = to_jsonable(interpretation.to_dict())
     with database.transaction() as session:
         # computed outside the lock: refuse to file it under a case someone changed meanwhile
@@ -153,12 +184,15 @@ def issue_episode_report(
     *,
     reason: str | None,
     default_model_id: str,
+    run: ComputeRunner = _here,
 ) -> Any:
     """Validate and issue the report of the episode's latest interpretation (pharmacologist).
 
     The first report of an episode is issued; later ones are corrections of the latest
     version and need a ``reason``. The report is rendered outside the transaction; the store
     refuses it if the interpretation or the report versions changed in between (409).
+    ``run`` runs the recomputation and the PDF rendering (WeasyPrint, ~0.9 s of CPU): routes
+    pass the compute pool's runner, so that it happens outside the web process.
     Returns the stored report.
     """
     with database.transaction() as session:
@@ -169,7 +203,7 @@ def issue_episode_report(
     if stored is None:
         raise CaseError("interpret the episode before issuing its report", field="interpretation")
     latest = previous[-1] if previous else None
-    case, model, interpretation = recompute_interpretation(stored, default_model_id)
+    case, model, interpretation = recompute_interpretation(stored, default_model_id, run=run)
     facts = report_facts(
         patient,
         validator_name=user.full_name,
@@ -179,7 +213,7 @@ def issue_episode_report(
         correction_reason=reason if latest is not None else None,
     )
     html = render_report_html(case, interpretation, model, facts)
-    pdf = render_report_pdf(html)
+    pdf = run(render_report_pdf, html)
     with database.transaction() as session:
         actor = acting_user(session, user)
         if latest is None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from imatinib_tdm.errors import NotFoundError
 from imatinib_tdm.service.api.responses import ENTITY_READ, ENTITY_WRITE
 from imatinib_tdm.service.compute import parse_request_case
+from imatinib_tdm.service.compute_pool import compute_runner
 from imatinib_tdm.service.schemas import (
     EpisodeIn,
     EpisodeInterpretRequest,
@@ -159,6 +160,7 @@ def interpret_episode_endpoint(
         default_model_id=request.app.state.settings.default_model_id,
         target=body.target,
         alert=body.alert,
+        run=compute_runner(request),
     )
     return {"id": interpretation_id, "result": result}
 

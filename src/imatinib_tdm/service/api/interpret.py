@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from imatinib_tdm.service.api.responses import WRITE
 from imatinib_tdm.service.compute import interpret_request_json
+from imatinib_tdm.service.compute_pool import run_capped
 from imatinib_tdm.service.schemas import InterpretRequest
 from imatinib_tdm.service.security import require_user, verify_csrf
 
@@ -36,10 +36,8 @@ async def interpret_endpoint(body: InterpretRequest, request: Request) -> Respon
         "seed": body.seed,
     }
     args = (body.case, body.model, request.app.state.settings.default_model_id, options)
-    pool = request.app.state.compute_pool
-    if pool is None:
-        payload = await run_in_threadpool(interpret_request_json, *args)
-    else:
-        payload = await pool.run(interpret_request_json, *args)
+    # in a compute process when there are some, else on the thread pool; within the time limit
+    # (503 over it) and dropped when the client has gone (Settings.compute_time_limit_s)
+    payload = await run_capped(request, interpret_request_json, *args)
     # already JSON: returned as bytes, FastAPI neither validates nor encodes it a second time
     return Response(payload, media_type="application/json")

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from imatinib_tdm.service.api.responses import ENTITY_READ, ENTITY_WRITE
+from imatinib_tdm.service.compute_pool import compute_runner
 from imatinib_tdm.service.schemas import ReportIssueRequest, ReportOut
 from imatinib_tdm.service.security import (
     CurrentUser,
@@ -67,6 +68,7 @@ def issue_report_endpoint(
         episode_id,
         reason=body.reason,
         default_model_id=request.app.state.settings.default_model_id,
+        run=compute_runner(request),  # the PDF is rendered in a compute process when there are
     )
     return report_out(report)
 

@@ -5,6 +5,7 @@ Both call the same library functions as the CLI ``simulate`` and ``recommend`` c
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from imatinib_tdm.errors import CaseError
 from imatinib_tdm.pk import DoseHistory, resolve_covariates, simulate_typical
 from imatinib_tdm.service.api.responses import WRITE
 from imatinib_tdm.service.compute import parse_request_case, resolve_model, what_if
+from imatinib_tdm.service.compute_pool import compute_runner
 from imatinib_tdm.service.encoding import to_jsonable
 from imatinib_tdm.service.schemas import SimulateRequest, WhatIfRequest
 from imatinib_tdm.service.security import require_user, verify_csrf
@@ -62,14 +64,18 @@ def what_if_endpoint(body: WhatIfRequest, request: Request) -> dict[str, Any]:
     """
     case = parse_request_case(body.case)
     model = resolve_model(body.model, request.app.state.settings.default_model_id)
-    recommendation, rows = what_if(
+    # in a compute process (time limit, client watch) when the app has them
+    recommendation, rows = compute_runner(request)(
+        functools.partial(
+            what_if,
+            target=body.target,
+            alert=body.alert,
+            probability=body.probability,
+            seed=body.seed,
+        ),
         case,
         model,
         [(r.dose_mg, r.interval_h) for r in body.regimens],
-        target=body.target,
-        alert=body.alert,
-        probability=body.probability,
-        seed=body.seed,
     )
     table = recommendation.advice.table.to_dict()
     table["rows"] = rows
