@@ -115,7 +115,7 @@ def test_every_write_is_audited_without_patient_data(
         assert not any(word in text for word in identifiers), (event.action, text)
         assert event.at.utcoffset() is not None
     anonymous = {e.action for e in events if e.user_id is None}
-    assert anonymous <= {"login_failed", "create"}  # create: the first admin, by the system
+    assert anonymous <= {"login_attempt", "login_failed", "create"}  # create: the first admin
 
 
 def test_record_event_for_views(database: Database, actors: Actors) -> None:

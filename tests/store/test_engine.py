@@ -136,10 +136,17 @@ def actors_on_file(tmp_path: Path) -> tuple[Database, Actors]:
     migrate(engine)
     db = Database(engine)
     with db.transaction() as session:
-        admin = create_first_admin(session, username="a", password="p" * 12, full_name="A")
+        admin = create_first_admin(
+            session, username="a", password="engine test passphrase", full_name="A"
+        )
         users = [
             create_user(
-                session, username=r.value, password="p" * 12, role=r, full_name="U", actor=admin
+                session,
+                username=r.value,
+                password="engine test passphrase",
+                role=r,
+                full_name="U",
+                actor=admin,
             )
             for r in (Role.PHARMACOLOGIST, Role.CLINICIAN, Role.VIEWER)
         ]

@@ -21,7 +21,9 @@ from sqlalchemy import text
 
 from imatinib_tdm.store import (
     ADDRESS_FAILURE_WINDOW,
+    LOGIN_ATTEMPT,
     LOGIN_FAILURE_WINDOW,
+    MAX_CONCURRENT_PASSWORD_CHECKS,
     MAX_FAILED_LOGINS,
     MAX_FAILED_LOGINS_PER_ADDRESS,
     AuditEvent,
@@ -317,3 +319,33 @@ def test_unknown_usernames_leave_no_trace_of_their_text(
     # known usernames stay readable
     attempt_login(database, "Viewer", WRONG, name_key=KEY, now=t0)
     assert "viewer" in {e.username for e in _events(database, "login_failed")}
+
+
+def test_a_flood_waits_for_a_few_hashing_slots_and_is_turned_away(
+    database: Database, actors: Actors, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashing = threading.Semaphore(0)
+    release = threading.Event()
+    real_verify = _users.verify_password  # type: ignore[attr-defined]
+
+    def blocking_verify(password_hash: str, password: str) -> bool:
+        hashing.release()
+        assert release.wait(timeout=30)
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(_users, "verify_password", blocking_verify)
+    slots = MAX_CONCURRENT_PASSWORD_CHECKS
+    with ThreadPoolExecutor(max_workers=slots) as pool:
+        running = [
+            pool.submit(attempt_login, database, "viewer", PASSWORD, name_key=KEY)
+            for _ in range(slots)
+        ]
+        for _ in range(slots):
+            assert hashing.acquire(timeout=10)
+        before = len(_events(database, LOGIN_ATTEMPT))
+        busy = attempt_login(database, "clinician", PASSWORD, name_key=KEY, queue_timeout_s=0.2)
+        assert busy.busy and busy.user is None and not busy.locked
+        assert len(_events(database, LOGIN_ATTEMPT)) == before  # nothing recorded, nothing counted
+        release.set()
+        assert all(future.result().user is not None for future in running)
+    assert attempt_login(database, "clinician", PASSWORD, name_key=KEY).user is not None

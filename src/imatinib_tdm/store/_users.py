@@ -32,6 +32,7 @@ import hashlib
 import hmac
 import math
 import re
+import threading
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -63,6 +64,8 @@ __all__ = [
     "ADDRESS_FAILURE_WINDOW",
     "LOGIN_ATTEMPT",
     "LOGIN_FAILURE_WINDOW",
+    "LOGIN_QUEUE_TIMEOUT_S",
+    "MAX_CONCURRENT_PASSWORD_CHECKS",
     "MAX_FAILED_LOGINS",
     "MAX_FAILED_LOGINS_PER_ADDRESS",
     "LoginAttempt",
@@ -301,6 +304,15 @@ every login from it (a successful login there does not reset the count)."""
 ADDRESS_FAILURE_WINDOW = LOGIN_FAILURE_WINDOW
 """How far back failures from one address count."""
 
+# Software choices: one argon2id check (64 MiB, 4 lanes) keeps up to 4 threads busy for
+# 0.25-0.8 s, so two at a time already fill this project's 2-core reference machine; a burst of
+# colleagues logging in at a shift change (a few per second) still passes within seconds.
+MAX_CONCURRENT_PASSWORD_CHECKS = 2
+"""Login attempts (password checks) that run at the same time in one process."""
+LOGIN_QUEUE_TIMEOUT_S = 10.0
+"""How long a login waits for a free check before it is answered "busy" (503)."""
+_HASH_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT_PASSWORD_CHECKS)
+
 LOGIN_ATTEMPT = "login_attempt"
 """Audit action recorded *before* a password is checked (see :func:`attempt_login`)."""
 
@@ -332,6 +344,9 @@ class LoginAttempt:
         the cookie; only its SHA-256 is stored).
     session_id : int or None
         The id of that session.
+    busy : bool
+        Turned away before anything was checked or recorded: every hashing slot of this
+        process stayed taken for the queue timeout (see :func:`attempt_login`).
     """
 
     user: User | None
@@ -340,6 +355,7 @@ class LoginAttempt:
     locked_by: str | None = None
     session_token: str | None = field(default=None, repr=False)
     session_id: int | None = None
+    busy: bool = False
 
     @property
     def locked(self) -> bool:
@@ -705,6 +721,7 @@ def attempt_login(
     name_key: bytes | None,
     source_address: str | None = None,
     session_lifetime: timedelta | None = None,
+    queue_timeout_s: float = LOGIN_QUEUE_TIMEOUT_S,
     now: datetime | None = None,
 ) -> LoginAttempt:
     """Check a login, applying the lockout rules, without holding a write lock while hashing.
@@ -715,6 +732,10 @@ def attempt_login(
     0.25-0.8 s); (3) a second short transaction records the outcome and, on success, updates
     the account and starts the server-side session. Recording the attempt *before* hashing
     makes parallel attempts count: the limit holds exactly across threads and processes.
+    At most :data:`MAX_CONCURRENT_PASSWORD_CHECKS` attempts per process run these steps at
+    once (argon2 uses 64 MiB and several cores per hash): the others wait up to
+    ``queue_timeout_s`` and are then turned away as ``busy``, with nothing recorded, so a
+    login flood cannot take the processor from the clinicians' requests.
 
     The rules: when the typed username has :data:`MAX_FAILED_LOGINS` failed (or unfinished)
     attempts within :data:`LOGIN_FAILURE_WINDOW` and no successful login after them, or the
@@ -746,21 +767,31 @@ def attempt_login(
     session_lifetime : timedelta, optional
         On success, start a server-side session of this lifetime (its token is returned in
         :attr:`LoginAttempt.session_token`).
+    queue_timeout_s : float, default=LOGIN_QUEUE_TIMEOUT_S
+        How long to wait for a hashing slot before answering ``busy``.
     now : datetime, optional
         The time to judge at and to record (timezone-aware); default now. Tests pass it.
 
     Returns
     -------
     LoginAttempt
-        ``user`` set on success; ``locked_until`` set when refused by a lockout.
+        ``user`` set on success; ``locked_until`` set when refused by a lockout; ``busy``
+        when no hashing slot became free in time (the service answers 503).
     """
-    with database.transaction() as session:
-        begun = _begin_attempt(
-            session, username, name_key=name_key, source_address=source_address, now=now
-        )
-    if isinstance(begun, LoginAttempt):
-        return begun
-    reason, new_hash = _check_password(begun, password)
+    # wait for a hashing slot before anything is recorded: an attempt turned away as busy
+    # costs nothing and counts for nothing
+    if not _HASH_SLOTS.acquire(timeout=queue_timeout_s):
+        return LoginAttempt(user=None, locked_until=None, now=utc_now(), busy=True)
+    try:
+        with database.transaction() as session:
+            begun = _begin_attempt(
+                session, username, name_key=name_key, source_address=source_address, now=now
+            )
+        if isinstance(begun, LoginAttempt):
+            return begun
+        reason, new_hash = _check_password(begun, password)
+    finally:
+        _HASH_SLOTS.release()
     with database.transaction() as session:
         return _finish_attempt(session, begun, reason, new_hash, session_lifetime)
 

@@ -64,6 +64,7 @@ def session_lifetime(request: Request) -> timedelta:
             "address: refused without checking the password; `detail` says when to try again, "
             "`Retry-After` in seconds"
         },
+        503: {"description": "too many log-ins being checked at once: try again shortly"},
     },
 )
 def login(body: LoginRequest, request: Request) -> LoginResponse:
@@ -83,6 +84,12 @@ def login(body: LoginRequest, request: Request) -> LoginResponse:
         source_address=client_address(request),
         session_lifetime=session_lifetime(request),
     )
+    if attempt.busy:
+        raise HTTPException(
+            status_code=503,
+            detail="the server is busy checking other log-ins; try again in a few seconds",
+            headers={"Retry-After": "5"},
+        )
     if attempt.locked:
         raise HTTPException(
             status_code=429,

@@ -56,6 +56,16 @@ def login_submit(
             session_lifetime=session_lifetime(request),
         )
     token = None if attempt is None else attempt.session_token
+    if attempt is not None and attempt.busy:
+        page = render(
+            request,
+            "login.html.j2",
+            status_code=503,
+            error="The server is busy checking other log-ins; try again in a few seconds.",
+            username=username,
+        )
+        page.headers["Retry-After"] = "5"
+        return page
     if attempt is not None and attempt.locked:
         page = render(
             request, "login.html.j2", status_code=429, error=attempt.message, username=username
