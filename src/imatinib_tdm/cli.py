@@ -793,7 +793,9 @@ def verify_audit_command(
     server) and pass it later as --anchor, since removing the newest rows leaves a valid chain.
     The database is opened as it is, never migrated.
     """
-    from imatinib_tdm.store import Database, verify_audit
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from imatinib_tdm.store import Database, current_revision, head_revision, verify_audit
 
     expected: tuple[int, str] | None = None
     if anchor is not None:
@@ -801,10 +803,25 @@ def verify_audit_command(
         if not (number.isdigit() and len(digest) == 64):
             raise CaseError("--anchor: expected ID:HASH (e.g. 1234:9f86d0...)", field="anchor")
         expected = (int(number), digest.lower())
-    database = Database.connect(database_url, upgrade=False)
     try:
+        database = Database.connect(database_url, upgrade=False)
+    except ValueError as error:  # not a SQLite or PostgreSQL URL
+        raise CaseError(str(error), field="database_url") from None
+    try:
+        revision = current_revision(database.engine)
+        if revision != head_revision():
+            raise CaseError(
+                f"the database is at schema revision {revision or 'none'}, not "
+                f"{head_revision()}: migrate it first (the hash chain comes with revision 0002)",
+                field="database_url",
+            )
         with database.read() as session:
             result = verify_audit(session, anchor=expected)
+    except SQLAlchemyError as error:  # unreachable server, not a database file ...
+        raise CaseError(
+            f"cannot read the database: {type(getattr(error, 'orig', None) or error).__name__}",
+            field="database_url",
+        ) from None
     finally:
         database.dispose()
     head = f"head: id {result.head_id} hash {result.head_hash}" if result.head_id else "empty log"

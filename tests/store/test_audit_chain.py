@@ -285,3 +285,19 @@ def test_verify_audit_command(tmp_path: Path) -> None:
         app, ["verify-audit", "--database-url", url, "--anchor", "9:" + "a" * 64]
     )
     assert anchored.exit_code == 1
+
+
+def test_verify_audit_command_refuses_an_unmigrated_or_unknown_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imatinib_tdm.cli import main
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = make_engine(url)
+    migrate(engine, "0001")
+    engine.dispose()
+    for arguments in (["--database-url", url], ["--database-url", "mysql://x/y"]):
+        monkeypatch.setattr("sys.argv", ["imatinib-tdm", "verify-audit", *arguments])
+        with pytest.raises(SystemExit) as stopped:
+            main()
+        assert stopped.value.code == 2
