@@ -367,3 +367,57 @@ def test_the_simulator_refuses_hostile_numbers_with_a_form_error(
     assert fine.status_code == 200 and 'id="simulate-plot-data"' in fine.text
     long_model = client.get("/simulate", params={"model": "m" * 5000, "dose_mg": "400"})
     assert long_model.status_code == 422 and 'role="alert"' in long_model.text
+
+
+def test_account_names_with_markup_are_escaped_where_they_are_shown(
+    app: FastAPI, client_as: Client, patient_with_episode: tuple[int, int]
+) -> None:
+    from imatinib_tdm.store import create_user, get_user_by_username
+
+    _, episode_id = patient_with_episode
+    with app.state.database.transaction() as session:
+        admin = get_user_by_username(session, "admin")
+        assert admin is not None
+        create_user(
+            session,
+            username="hostile-validator",
+            password=PASSWORD,
+            role="pharmacologist",
+            full_name=hostile("validator"),
+            actor=admin,
+        )
+    validator = TestClient(app)
+    login = validator.post(
+        "/api/auth/login", json={"username": "hostile-validator", "password": PASSWORD}
+    )
+    assert login.status_code == 200, login.text
+    validator.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+    page = validator.get(f"/episodes/{episode_id}").text
+    assert_no_raw_markup(page, "header with the user's name")
+    assert shown_as_text("validator") in page
+    token = _csrf(page)
+    assert (
+        validator.post(
+            f"/episodes/{episode_id}/interpret",
+            data={"csrf_token": token, "model": "widmer2006_base"},
+            follow_redirects=False,
+        ).status_code
+        == 303
+    )
+    issued = validator.post(
+        f"/episodes/{episode_id}/reports", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert issued.status_code == 303
+    for role in ("viewer", "clinician"):
+        page = client_as(role).get(f"/episodes/{episode_id}").text
+        assert_no_raw_markup(page, f"{role}: reports table with the validator's name")
+        assert shown_as_text("validator") in page
+        report_id = re.findall(r'href="/api/reports/(\d+)/html"', page)[0]
+        report = client_as(role).get(f"/api/reports/{report_id}/html").text
+        assert_no_raw_markup(report, "issued report with the validator's name")
+    for url in ("/users", "/account"):
+        answer = client_as("admin").get(url)
+        if answer.status_code == 404:  # account pages not installed
+            continue
+        assert answer.status_code == 200, url
+        assert_no_raw_markup(answer.text, f"admin GET {url}")
