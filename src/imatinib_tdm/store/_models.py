@@ -288,7 +288,10 @@ class AuditEvent(AppendOnly, Base):
     """Who did what, when, to which record. ``detail`` never holds patient identifiers or values.
 
     ``patient_id`` is a plain integer (no foreign key): the log must accept an event about a
-    record that does not exist, such as a refused view of a wrong id.
+    record that does not exist, such as a refused view of a wrong id. ``chain_hash`` links each
+    row to the previous one, so that an edit or deletion is detectable
+    (:func:`imatinib_tdm.store.verify_audit`); rows are written only by
+    :func:`imatinib_tdm.store.record_event`.
     """
 
     __tablename__ = "audit_events"
