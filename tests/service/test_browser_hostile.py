@@ -161,8 +161,8 @@ def _enter_hostile_episode(page: Any, checker: Checker, other: int) -> tuple[int
     checker.check("new episode form")
     # the issue's attack: a form aimed at another patient's episode, left open in the label
     label = (
-        f"<b id=x-PWN-label>\"'</script><form id=pwnform action=/episodes/{other}/reports>"
-        "<button>go</button>"
+        "<b id=x-PWN-label>\"'</script><form id=pwnform method=post "
+        f"action=/episodes/{other}/reports><button>go</button>"
     )
     texts = {
         "Episode label": label,
