@@ -162,7 +162,8 @@ def test_hostile_options_get_a_json_422(app: FastAPI, raw: str) -> None:
             ["case", "samples", 0, "time"],
         ),
         ({"notes": "n" * 1_000_000}, ["case", "notes"]),
-        ({"comedications": ["\ud800"]}, ["case", "comedications", 0, "name"]),
+        # refused by the request guard already (any JSON body), before the case model
+        ({"comedications": ["\ud800"]}, ["body"]),
     ],
 )
 def test_hostile_cases_cannot_be_saved_or_interpreted(
@@ -452,3 +453,48 @@ def _password() -> str:
     from .conftest import PASSWORD
 
     return PASSWORD
+
+
+def test_control_and_lone_surrogate_escapes_in_any_json_body_are_a_422(app: FastAPI) -> None:
+    client = log_in(app, "clinician")
+    for raw in (b'{"record": "a\\u0000b"}', b'{"record": "\\udc00"}', b'{"r": "\\ud800 "}'):
+        answer = client.post(
+            "/api/patients/import", content=raw, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 422, answer.text
+        assert _json_answer(answer)["detail"][0]["loc"] == ["body"]
+
+
+def test_a_surrogate_pair_split_across_chunks_is_accepted() -> None:
+    seen: list[bytes] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            seen.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    chunks = [
+        {"type": "http.request", "body": b'{"a": "\\ud83d', "more_body": True},
+        {"type": "http.request", "body": b'\\ude00"}', "more_body": False},
+    ]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return chunks.pop(0)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/x",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json")],
+    }
+    asyncio.run(RequestGuard(inner, max_body_bytes=1000)(scope, receive, send))
+    assert sent[0]["status"] == 200 and len(seen) == 2

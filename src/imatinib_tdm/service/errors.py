@@ -199,6 +199,10 @@ def install_error_handlers(app: FastAPI, render_page: PageRenderer) -> None:
 
     async def handle_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        loc = getattr(exc, "loc", None)  # the request guard's 422 (limits.RequestRefused)
+        if loc is not None:
+            detail = [{"loc": [loc], "msg": str(exc.detail), "type": "invalid_text"}]
+            return answer(request, exc.status_code, detail)
         if request.url.path.startswith("/api/"):
             return await http_exception_handler(request, exc)
         return answer(request, exc.status_code, str(exc.detail))

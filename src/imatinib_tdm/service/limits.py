@@ -29,6 +29,12 @@ _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # the same, percent-encoded, as they appear in a URL-encoded form body
 _ENCODED_CONTROL = re.compile(rb"%(?:0[0-8bBcCeEfF]|1[0-9a-fA-F]|7[fF])")
+# in a JSON body: escapes of controls (\u0000-\u001f but tab, LF, CR; \u007f) and of lone
+# surrogates (a high one not followed by a low one, a low one not preceded by a high one)
+_JSON_CONTROL = re.compile(rb"\\u00(?:0[0-8bBcCeEfF]|1[0-9a-fA-F]|7[fF])")
+_JSON_LONE_HIGH = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})")
+_JSON_LONE_LOW = re.compile(rb"(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+_JSON_TAIL = 12  # bytes kept from the previous chunk: an escape pair split across two chunks
 _FORM_TYPE = "application/x-www-form-urlencoded"
 _MAX_CONTENT_LENGTH_DIGITS = 18
 
@@ -37,8 +43,28 @@ class RequestRefused(StarletteHTTPException):
     """A request refused by the guard (413 too large, 422 hostile text, 400 bad length).
 
     An ``HTTPException``, so that raised while a route reads its body it reaches the usual
-    handlers (JSON under ``/api/``, an error page elsewhere).
+    handlers (JSON under ``/api/``, an error page elsewhere); ``loc`` names the part of the
+    request for a 422 (``["body"]``).
     """
+
+    def __init__(self, status_code: int, detail: str, *, loc: str | None = None) -> None:
+        super().__init__(status_code, detail)
+        self.loc = loc
+
+
+def _json_problem(window: bytes, *, final: bool) -> str | None:
+    """A control-character or lone-surrogate escape in JSON text (``window``), or None.
+
+    A high surrogate at the very end of a chunk is judged with the next one (``final`` False).
+    """
+    if _JSON_CONTROL.search(window):
+        return "a text in the JSON body contains a control character (e.g. \\u0000)"
+    if _JSON_LONE_LOW.search(window):
+        return "a text in the JSON body contains a lone surrogate"
+    for match in _JSON_LONE_HIGH.finditer(window):
+        if final or match.end() <= len(window) - 6:
+            return "a text in the JSON body contains a lone surrogate"
+    return None
 
 
 def relative_location(location: str) -> str:
@@ -143,7 +169,9 @@ class RequestGuard:
             if int(text) > limit:
                 await _answer(send, scope, 413, _too_large(limit))
                 return
-        is_form = headers.get("content-type", "").lower().startswith(_FORM_TYPE)
+        content_type = headers.get("content-type", "").lower()
+        is_form = content_type.startswith(_FORM_TYPE)
+        is_json = content_type.startswith("application/json")
         received = 0
         tail = b""
         started = False
@@ -160,9 +188,15 @@ class RequestGuard:
                     window = tail + chunk  # an escape split across two chunks
                     if _ENCODED_CONTROL.search(window) or _CONTROL_BYTES.search(chunk):
                         raise RequestRefused(
-                            422, "a form field contains a control character (e.g. NUL)"
+                            422, "a form field contains a control character (e.g. NUL)", loc="body"
                         )
                     tail = window[-2:]
+                elif is_json:
+                    window = tail + chunk
+                    problem = _json_problem(window, final=not message.get("more_body", False))
+                    if problem is not None:
+                        raise RequestRefused(422, problem, loc="body")
+                    tail = window[-_JSON_TAIL:]
             return message
 
         async def send_relative(message: Message) -> None:
@@ -182,7 +216,9 @@ class RequestGuard:
         except RequestRefused as refused:
             # raised where no handler caught it (e.g. a body read by a middleware)
             if not started:
-                await _answer(send, scope, refused.status_code, str(refused.detail))
+                await _answer(
+                    send, scope, refused.status_code, str(refused.detail), loc=refused.loc
+                )
 
 
 def _too_large(limit: int) -> str:
