@@ -30,6 +30,7 @@ from imatinib_tdm.service.compute_pool import (
 from imatinib_tdm.service.limits import RequestGuard, relative_location
 
 from .conftest import log_in
+from .test_postgres import postgres_app  # noqa: F401 (the fixture)
 
 
 def _app(template: Path, tmp_path: Path, **settings: Any) -> FastAPI:
@@ -498,3 +499,25 @@ def test_a_surrogate_pair_split_across_chunks_is_accepted() -> None:
     }
     asyncio.run(RequestGuard(inner, max_body_bytes=1000)(scope, receive, send))
     assert sent[0]["status"] == 200 and len(seen) == 2
+
+
+def test_nul_in_search_and_username_on_postgresql_is_a_422_not_logged(
+    postgres_app: FastAPI,  # noqa: F811 (the fixture imported above)
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    viewer = log_in(postgres_app, "viewer")
+    marker = "PHI-MARKER-5120"
+    with caplog.at_level(logging.DEBUG):
+        assert viewer.get(f"/api/patients?search={marker}%00").status_code == 422
+        assert viewer.get(f"/patients?q={marker}%00").status_code == 422
+        anonymous = TestClient(postgres_app)
+        api = anonymous.post(
+            "/api/auth/login",
+            content=f'{{"username": "{marker}\\u0000", "password": "x"}}'.encode(),
+            headers={"content-type": "application/json"},
+        )
+        assert api.status_code == 422
+        form = anonymous.post("/login", data={"username": f"{marker}\x00", "password": "x"})
+        assert form.status_code == 422
+    server_side = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
+    assert not any(marker in line for line in server_side)
