@@ -305,9 +305,10 @@ ADDRESS_FAILURE_WINDOW = LOGIN_FAILURE_WINDOW
 """How far back failures from one address count."""
 
 # Software choices: one argon2id check (64 MiB, 4 lanes) keeps up to 4 threads busy for
-# 0.25-0.8 s, so two at a time already fill this project's 2-core reference machine; a burst of
-# colleagues logging in at a shift change (a few per second) still passes within seconds.
-MAX_CONCURRENT_PASSWORD_CHECKS = 2
+# 0.1-0.8 s, so one at a time already fills this project's 2-core reference machine. Measured
+# (bench/bench_abuse.py --heavy 0, 8 flooders): clinicians' p95 rose 5.4x with 2 checks at once,
+# 2.7x with 1; logins still pass at ~10/s, enough for a shift change.
+MAX_CONCURRENT_PASSWORD_CHECKS = 1
 """Login attempts (password checks) that run at the same time in one process."""
 LOGIN_QUEUE_TIMEOUT_S = 10.0
 """How long a login waits for a free check before it is answered "busy" (503)."""
