@@ -136,12 +136,23 @@ def interpret_episode(
 
 
 def load_episode_view(
-    database: Database, user: SessionUser, episode_id: int, *, default_model_id: str
+    database: Database,
+    user: SessionUser,
+    episode_id: int,
+    *,
+    default_model_id: str,
+    run: ComputeRunner = _here,
 ) -> EpisodeView:
     """Everything an episode page shows; records the view.
 
     The interpretation is recomputed after the transaction, so no database lock is held
-    during the computation.
+    during the computation; ``run`` runs it (pass the compute pool's runner from a route).
+
+    Raises
+    ------
+    CaseError
+        The stored case cannot be interpreted (the reason; ``NotInterpretableError`` for a
+        numerical failure of the engine).
     """
     with database.transaction() as session:
         episode = get_episode(session, episode_id)
@@ -152,7 +163,9 @@ def load_episode_view(
         case = episode_case(episode)
     interpretation = model = interpreted_case = None
     if stored is not None:
-        interpreted_case, model, interpretation = recompute_interpretation(stored, default_model_id)
+        interpreted_case, model, interpretation = recompute_interpretation(
+            stored, default_model_id, run=run
+        )
     return EpisodeView(
         patient=patient,
         episode=episode,
