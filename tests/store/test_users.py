@@ -9,6 +9,7 @@ from imatinib_tdm.store import (
     LOGIN_ATTEMPT,
     Database,
     Role,
+    attempt_login,
     authenticate,
     create_first_admin,
     create_user,
@@ -203,3 +204,10 @@ def test_lookups(database: Database, actors: Actors) -> None:
         deactivate_user(session, actors.viewer.id, actor=None)  # the CLI acts as the system
     with database.read() as session:
         assert "viewer" not in [u.username for u in list_users(session, include_inactive=False)]
+
+
+def test_names_no_account_could_have_are_not_looked_up(database: Database, actors: Actors) -> None:
+    with database.read() as session:
+        for name in ("nul\x00byte", "two words", "x" * 65, "\udc00", "<b>"):
+            assert get_user_by_username(session, name) is None
+    assert attempt_login(database, "nul\x00byte", "whatever", name_key=b"k").user is None

@@ -273,8 +273,15 @@ def _typed_name(username: object) -> str:
 
 
 def get_user_by_username(session: Session, username: str) -> User | None:
-    """The account called ``username`` (any case), or ``None``."""
-    return session.scalar(select(User).where(User.username == _typed_name(username)))
+    """The account called ``username`` (any case), or ``None``.
+
+    A name no account could have (a NUL byte, a space, 65 characters...) is not looked up: the
+    answer is ``None`` without a query (PostgreSQL would refuse a NUL with an error).
+    """
+    name = _typed_name(username)
+    if not _USERNAME.fullmatch(name):
+        return None
+    return session.scalar(select(User).where(User.username == name))
 
 
 def list_users(session: Session, *, include_inactive: bool = True) -> list[User]:
