@@ -3,14 +3,21 @@ password change or a deactivation; logout is audited; the session check runs on 
 
 from __future__ import annotations
 
+import json
+import secrets
+from base64 import b64encode
 from collections.abc import Callable
+from pathlib import Path
 
+import itsdangerous
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from imatinib_tdm.service import Settings, create_app
 from imatinib_tdm.store import list_events
 
-from .conftest import PASSWORD, log_in
+from .conftest import PASSWORD, add_accounts, log_in
 
 Client = Callable[[str], TestClient]
 NEW_PASSWORD = "an entirely new passphrase"
@@ -90,12 +97,40 @@ def test_an_admin_reset_or_deactivation_ends_every_session(app: FastAPI) -> None
     assert again.get("/api/auth/me").status_code == 401
 
 
-def test_a_cookie_of_the_old_format_is_not_a_session(app: FastAPI) -> None:
-    # before issue 12 the cookie held {"uid": ...}; a request with only a user id is anonymous
-    client = log_in(app, "admin")
-    assert client.get("/api/auth/me").status_code == 200
-    with app.state.database.transaction() as session:
-        from imatinib_tdm.store import revoke_user_sessions
-
-        revoke_user_sessions(session, 1, reason="test")
+def test_a_signed_cookie_without_a_server_side_session_is_anonymous(app: FastAPI) -> None:
+    # before issue 12 the cookie held {"uid": ...}: correctly signed, it must no longer be enough
+    signer = itsdangerous.TimestampSigner(app.state.settings.secret_key)
+    forged = signer.sign(b64encode(json.dumps({"uid": 1, "csrf": "t"}).encode())).decode()
+    client = TestClient(app, follow_redirects=False)
+    client.cookies.set(app.state.settings.cookie_name, forged)
     assert client.get("/api/auth/me").status_code == 401
+    assert client.get("/patients").status_code == 303
+    # a session token that was never issued, signed with the right key, neither
+    unknown = signer.sign(b64encode(json.dumps({"sid": "made-up", "csrf": "t"}).encode()))
+    client.cookies.set(app.state.settings.cookie_name, unknown.decode())
+    assert client.get("/api/auth/me").status_code == 401
+
+
+def test_client_address_comes_from_a_trusted_proxy_only(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'proxy.sqlite3'}"
+    settings = Settings(
+        database_url=url, secret_key=secrets.token_urlsafe(48), trusted_proxies="127.0.0.1, ::1"
+    )
+    assert settings.trusted_proxies == frozenset({"127.0.0.1", "::1"})
+    app = create_app(settings)
+    try:
+        add_accounts(app)
+        behind = TestClient(app, client=("127.0.0.1", 4000))
+        spoofed = {"X-Forwarded-For": "198.51.100.1, 203.0.113.9"}
+        login = {"username": "viewer", "password": PASSWORD}
+        assert behind.post("/api/auth/login", json=login, headers=spoofed).status_code == 200
+        direct = TestClient(app, client=("192.0.2.50", 4000))
+        assert direct.post("/api/auth/login", json=login, headers=spoofed).status_code == 200
+        with app.state.database.read() as session:
+            addresses = [e.source_address for e in list_events(session, action="login")]
+        # the proxy's right-most entry is believed; a header from anyone else is ignored
+        assert addresses == ["192.0.2.50", "203.0.113.9"]
+    finally:
+        app.state.database.dispose()
+    with pytest.raises(ValueError, match="not an IP address"):
+        Settings(database_url=url, secret_key=secrets.token_urlsafe(48), trusted_proxies="proxy")

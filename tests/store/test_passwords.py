@@ -104,7 +104,7 @@ def test_no_plaintext_is_stored(tmp_path: object) -> None:
 )
 def test_common_and_patterned_passwords_are_refused(password: str) -> None:
     # NIST SP 800-63B 5.1.1.2: compare against commonly used, expected or compromised values
-    with pytest.raises(CaseError, match="too common|repetitive|sequential") as caught:
+    with pytest.raises(CaseError, match=r"too common|repetitive|sequential") as caught:
         check_password_policy(password)
     assert caught.value.field == "password"
     assert password not in str(caught.value)  # the message never repeats the password
