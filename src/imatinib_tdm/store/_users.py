@@ -818,7 +818,9 @@ def authenticate(
     The rules and the audit events of :func:`attempt_login` (``None`` also while the username
     is locked out, even for the right password). For the command line and scripts: the
     caller's transaction (on SQLite, the database's write lock) is held while the password is
-    hashed, which a server must not do; the service calls :func:`attempt_login`. An unknown
+    hashed, which a server must not do; the service calls :func:`attempt_login`. Use a
+    transaction of its own: on PostgreSQL it takes the per-name lock, which must come before
+    any audit event of the transaction (lock order). An unknown
     username costs the same hash verification as a known one. A hash made with older
     parameters is upgraded on success.
     """
