@@ -151,7 +151,7 @@ def test_the_largest_accepted_case_is_validated_in_bounded_time() -> None:
         doses=[{"time": 24.0 * i, "amount_mg": 400} for i in range(MAX_DOSE_ENTRIES)],
         samples=[
             {"time": 24.0 * i + 23.5, "concentration": 1000, "unit": "ng/mL"}
-            for i in range(0, MAX_DOSE_ENTRIES, 5)
+            for i in range(0, MAX_DOSE_ENTRIES, MAX_DOSE_ENTRIES // MAX_SAMPLES)
         ],
     )
     started = time.perf_counter()
