@@ -521,3 +521,59 @@ def test_nul_in_search_and_username_on_postgresql_is_a_422_not_logged(
         assert form.status_code == 422
     server_side = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
     assert not any(marker in line for line in server_side)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_real_server_stops_the_work_of_a_client_that_left_and_shuts_down_promptly(
+    tmp_path: Path, _template_database: Path
+) -> None:
+    import threading
+
+    import httpx
+    import uvicorn
+
+    app = _app(_template_database, tmp_path, compute_processes=1, compute_time_limit_s=60.0)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.2)
+    try:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            login = client.post(
+                "/api/auth/login", json={"username": "viewer", "password": _password()}
+            )
+            client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+            pool = app.state.compute_pool
+            before = pool.pids
+            # the largest case takes seconds: the client gives up after 0.5 s
+            with pytest.raises(httpx.ReadTimeout):
+                client.post("/api/interpret", json={"case": _large_case()}, timeout=0.5)
+            gone = time.monotonic()
+            while pool.pids == before and time.monotonic() - gone < 5:
+                time.sleep(0.05)
+            assert pool.pids != before, "the abandoned computation kept its process"
+            assert time.monotonic() - gone < 2.0
+            assert not _alive(before[0])
+            # the pool keeps serving (once the replacement is warm)
+            answer = client.post("/api/interpret", json={"case": _case()}, timeout=90)
+            while answer.status_code == 503 and time.monotonic() - gone < 90:
+                answer = client.post("/api/interpret", json={"case": _case()}, timeout=90)
+            assert answer.status_code == 200, answer.text
+    finally:
+        stopping = time.monotonic()
+        server.should_exit = True
+        thread.join(timeout=30)
+    assert not thread.is_alive() and time.monotonic() - stopping < 10
