@@ -65,6 +65,8 @@ class AuditAction(enum.StrEnum):
     EXPORT = "export"
     IMPORT = "import"
     LOGIN = "login"
+    LOGIN_ATTEMPT = "login_attempt"
+    """A login began (written before the password is checked, so parallel attempts count)."""
     LOGIN_FAILED = "login_failed"
     LOGIN_LOCKED = "login_locked"
     """A failed login reached the limit: further attempts for that username are refused."""
@@ -73,6 +75,8 @@ class AuditAction(enum.StrEnum):
     LOGOUT = "logout"
     SET_ROLE = "set_role"
     SET_PASSWORD = "set_password"
+    SET_PASSWORD_FAILED = "set_password_failed"
+    """A password change refused because the current password was wrong."""
     DEACTIVATE = "deactivate"
     SEED_DEMO = "seed_demo"
 

@@ -321,7 +321,7 @@ LOGIN_QUEUE_TIMEOUT_S = 10.0
 """How long a login waits for a free check before it is answered "busy" (503)."""
 _HASH_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT_PASSWORD_CHECKS)
 
-LOGIN_ATTEMPT = "login_attempt"
+LOGIN_ATTEMPT = AuditAction.LOGIN_ATTEMPT.value
 """Audit action recorded *before* a password is checked (see :func:`attempt_login`)."""
 
 # Namespace of the PostgreSQL advisory locks that serialise login attempts per username and per
@@ -946,7 +946,7 @@ def change_own_password(
             record_event(
                 session,
                 actor=get_user(session, user_id),
-                action="set_password_failed",
+                action=AuditAction.SET_PASSWORD_FAILED,
                 entity_type="user",
                 entity_id=user_id,
                 detail={"reason": "wrong_password"},
