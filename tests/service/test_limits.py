@@ -416,6 +416,10 @@ def test_in_process_interpretation_over_the_time_limit_answers_503(
     started = time.monotonic()
     slow = client.post("/api/interpret", json={"case": _large_case()})
     assert slow.status_code == 503 and time.monotonic() - started < 3.0, slow.text
+    started = time.monotonic()
+    slow = client.post("/api/whatif", json={"case": _large_case()})
+    assert slow.status_code == 503 and time.monotonic() - started < 3.0, slow.text
+    assert "longer than 0.3 s" in slow.json()["detail"][0]["msg"]
 
 
 @pytest.mark.slow

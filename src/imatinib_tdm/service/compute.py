@@ -35,6 +35,7 @@ __all__ = [
     "resolve_model",
     "settle_process",
     "what_if",
+    "what_if_request",
 ]
 
 # The centre's triage classifier (issue 6), loaded once when the app is created (None: none
@@ -289,6 +290,36 @@ def interpret_request_json(
     return json.dumps(
         to_jsonable(result.to_dict()), ensure_ascii=False, allow_nan=False, separators=(",", ":")
     ).encode("utf-8")
+
+
+def what_if_request(
+    case_data: Mapping[str, Any],
+    model_id: str | None,
+    default_model_id: str,
+    regimens: Sequence[tuple[float, float]],
+    options: Mapping[str, Any],
+) -> dict[str, Any]:
+    """``POST /api/whatif`` from parsed JSON to the JSON-ready answer (in this or a pool process).
+
+    Parses the case (errors name ``case.<field>``), resolves the model and runs :func:`what_if`
+    with ``options`` (target, alert, probability, seed).
+    """
+    from imatinib_tdm.service.encoding import to_jsonable  # no import cycle at module load
+
+    case = parse_request_case(case_data)
+    model = resolve_model(model_id, default_model_id)
+    recommendation, rows = what_if(case, model, regimens, **options)
+    table = recommendation.advice.table.to_dict()
+    table["rows"] = rows
+    answer: dict[str, Any] = to_jsonable(
+        {
+            "table": table,
+            "advice": recommendation.advice.to_dict(),
+            "estimate_trough_ng_per_ml": recommendation.estimate.trough_ng_per_ml,
+            "notice": recommendation.estimate.notice,
+        }
+    )
+    return answer
 
 
 def settle_process(default_model_id: str) -> None:

@@ -5,7 +5,6 @@ Both call the same library functions as the CLI ``simulate`` and ``recommend`` c
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
@@ -14,8 +13,8 @@ from fastapi import APIRouter, Depends, Request
 from imatinib_tdm.errors import CaseError
 from imatinib_tdm.pk import DoseHistory, resolve_covariates, simulate_typical
 from imatinib_tdm.service.api.responses import WRITE
-from imatinib_tdm.service.compute import parse_request_case, resolve_model, what_if
-from imatinib_tdm.service.compute_pool import compute_runner
+from imatinib_tdm.service.compute import resolve_model, what_if_request
+from imatinib_tdm.service.compute_pool import run_capped
 from imatinib_tdm.service.encoding import to_jsonable
 from imatinib_tdm.service.schemas import SimulateRequest, WhatIfRequest
 from imatinib_tdm.service.security import require_user, verify_csrf
@@ -57,33 +56,26 @@ def simulate_endpoint(body: SimulateRequest, request: Request) -> dict[str, Any]
 
 
 @router.post("/api/whatif", responses=WRITE)
-def what_if_endpoint(body: WhatIfRequest, request: Request) -> dict[str, Any]:
+async def what_if_endpoint(body: WhatIfRequest, request: Request) -> dict[str, Any]:
     """Predicted steady-state trough (median, 90% interval, P(target), P(alert)) per regimen.
 
     The regimens are those the dosing rules allow for the patient; ``regimens`` narrows them.
+    Computed in a compute process when the app has them, else on the thread pool, within the
+    time limit either way (503 over it).
     """
-    case = parse_request_case(body.case)
-    model = resolve_model(body.model, request.app.state.settings.default_model_id)
-    # in a compute process (time limit, client watch) when the app has them
-    recommendation, rows = compute_runner(request)(
-        functools.partial(
-            what_if,
-            target=body.target,
-            alert=body.alert,
-            probability=body.probability,
-            seed=body.seed,
-        ),
-        case,
-        model,
+    options = {
+        "target": body.target,
+        "alert": body.alert,
+        "probability": body.probability,
+        "seed": body.seed,
+    }
+    answer: dict[str, Any] = await run_capped(
+        request,
+        what_if_request,
+        body.case,
+        body.model,
+        request.app.state.settings.default_model_id,
         [(r.dose_mg, r.interval_h) for r in body.regimens],
+        options,
     )
-    table = recommendation.advice.table.to_dict()
-    table["rows"] = rows
-    return to_jsonable(  # type: ignore[no-any-return]
-        {
-            "table": table,
-            "advice": recommendation.advice.to_dict(),
-            "estimate_trough_ng_per_ml": recommendation.estimate.trough_ng_per_ml,
-            "notice": recommendation.estimate.notice,
-        }
-    )
+    return answer
