@@ -546,7 +546,10 @@ def test_real_server_stops_the_work_of_a_client_that_left_and_shuts_down_promptl
 
     app = _app(_template_database, tmp_path, compute_processes=1, compute_time_limit_s=60.0)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="on"))
+    # uvloop as `serve` runs it: its add_reader made the pipe non-blocking, and a case of more
+    # than 64 kB then failed to reach the compute process (EAGAIN, a 500)
+    config = uvicorn.Config(app, port=port, log_level="warning", lifespan="on", loop="uvloop")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
@@ -560,6 +563,11 @@ def test_real_server_stops_the_work_of_a_client_that_left_and_shuts_down_promptl
                 "/api/auth/login", json={"username": "viewer", "password": _password()}
             )
             client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+            big = {**_case(), "notes": "x" * 300_000}
+            for _ in range(3):  # more than a pipe buffer, several times
+                refused = client.post("/api/interpret", json={"case": big})
+                assert refused.status_code == 422, refused.text
+            assert client.post("/api/interpret", json={"case": _case()}).status_code == 200
             pool = app.state.compute_pool
             before = pool.pids
             # the largest case takes seconds: the client gives up after 0.5 s

@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
@@ -175,6 +176,10 @@ class ComputePool:
         self._context = multiprocessing.get_context("spawn")
         self._workers: set[_Worker] = set()
         self._idle: asyncio.Queue[_Worker] | None = None
+        # two per process: one sends a job while another waits for a result
+        self._threads = ThreadPoolExecutor(
+            max_workers=2 * processes + 2, thread_name_prefix="compute-pipe"
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
@@ -255,27 +260,22 @@ class ComputePool:
         loop = asyncio.get_running_loop()
         if disconnected is not None and await disconnected():
             raise ClientGoneError("the client disconnected before the computation started")
-        worker.connection.send((function, args))
-        readable: asyncio.Future[None] = loop.create_future()
-        descriptor = worker.connection.fileno()
-
-        def wake() -> None:
-            if not readable.done():
-                readable.set_result(None)
-
-        loop.add_reader(descriptor, wake)
+        # The pipe is written and read on threads of the pool's own, in blocking mode: the event
+        # loop's add_reader would do without threads, but uvloop then makes the descriptor
+        # non-blocking, and sending a case of more than a pipe buffer (64 kB) failed with
+        # EAGAIN. A thread blocked in recv() ends when the process is killed (EOF).
+        await loop.run_in_executor(self._threads, worker.connection.send, (function, args))
+        receiving = loop.run_in_executor(self._threads, worker.connection.recv)
+        receiving.add_done_callback(_consume)
+        await _wait(
+            receiving,
+            self.time_limit_s,
+            disconnected,
+            f"the computation took longer than {self.time_limit_s:g} s and was stopped; "
+            "the case may be too large",
+        )
         try:
-            await _wait(
-                readable,
-                self.time_limit_s,
-                disconnected,
-                f"the computation took longer than {self.time_limit_s:g} s and was stopped; "
-                "the case may be too large",
-            )
-        finally:
-            loop.remove_reader(descriptor)
-        try:
-            outcome: tuple[str, Any] = worker.connection.recv()
+            outcome: tuple[str, Any] = receiving.result()
         except (EOFError, OSError):
             raise ComputeUnavailableError("the compute process stopped unexpectedly") from None
         return outcome
@@ -316,6 +316,14 @@ class ComputePool:
         for worker in list(self._workers):
             worker.kill()
         self._workers.clear()
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    """Retrieve the outcome of an abandoned receive (EOF of a killed process), so that asyncio
+    does not log "exception was never retrieved"."""
+    if not future.cancelled():
+        future.exception()
 
 
 async def _wait(
