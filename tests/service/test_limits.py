@@ -11,6 +11,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import time
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
@@ -351,6 +352,14 @@ def test_pool_stops_overrunning_and_abandoned_work_and_keeps_serving(tmp_path: P
                 await pool.run(_touch_and_sleep, str(marker), 0.0, disconnected=gone)
             assert await busy == third_pid
             assert not marker.exists()
+
+            await asyncio.sleep(0.1)
+            # a process killed from outside while idle: the next job goes to its replacement
+            idle_pid = pool.pids[0]
+            os.kill(idle_pid, signal.SIGKILL)
+            while _alive(idle_pid):
+                await asyncio.sleep(0.05)
+            assert await pool.run(_sleep, 0.0) != idle_pid
 
             # closing does not wait for a stuck computation
             stuck = asyncio.ensure_future(pool.run(_sleep, 60.0))

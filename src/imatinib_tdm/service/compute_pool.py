@@ -109,6 +109,10 @@ def _worker_main(connection: Connection, initargs: tuple[str, str | None, str | 
             connection.send(("error", ComputeUnavailableError(f"unpicklable {kind}")))
 
 
+class _NotSent(Exception):
+    """The job could not be sent: the process had died."""
+
+
 class _Worker:
     """One compute process and the web process's end of its pipe."""
 
@@ -220,13 +224,24 @@ class ComputePool:
         if self._closed or self._idle is None:
             raise ComputeUnavailableError("the compute processes are not running")
         self._loop = asyncio.get_running_loop()
-        worker = await self._acquire(disconnected)
-        try:
-            kind, value = await self._exchange(worker, function, args, disconnected)
-        except BaseException:
-            # over time, client gone, cancelled or dead: the process may still be busy
-            self._replace(worker)
-            raise
+        for attempt in range(2):
+            worker = await self._acquire(disconnected)
+            try:
+                kind, value = await self._exchange(worker, function, args, disconnected)
+            except _NotSent:
+                # the process had died while idle (e.g. killed from outside); the job never
+                # started, so it goes to another one, once
+                self._replace(worker)
+                if attempt == 1:
+                    raise ComputeUnavailableError(
+                        "the compute processes are not answering"
+                    ) from None
+                continue
+            except BaseException:
+                # over time, client gone, cancelled or dead: the process may still be busy
+                self._replace(worker)
+                raise
+            break
         self._idle.put_nowait(worker)
         if kind == "error":
             raise value
@@ -264,7 +279,10 @@ class ComputePool:
         # loop's add_reader would do without threads, but uvloop then makes the descriptor
         # non-blocking, and sending a case of more than a pipe buffer (64 kB) failed with
         # EAGAIN. A thread blocked in recv() ends when the process is killed (EOF).
-        await loop.run_in_executor(self._threads, worker.connection.send, (function, args))
+        try:
+            await loop.run_in_executor(self._threads, worker.connection.send, (function, args))
+        except OSError:  # BrokenPipeError: the process is gone
+            raise _NotSent from None
         receiving = loop.run_in_executor(self._threads, worker.connection.recv)
         receiving.add_done_callback(_consume)
         await _wait(
