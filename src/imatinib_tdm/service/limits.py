@@ -73,6 +73,8 @@ def relative_location(location: str) -> str:
     >>> relative_location("http://evil.example/patients/?q=1")
     '/patients/?q=1'
     >>> relative_location("//evil.example/x")
+    '/x'
+    >>> relative_location("http://testserver//evil.example/x")
     '/evil.example/x'
     """
     parts = urlsplit(location)
