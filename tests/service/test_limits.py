@@ -598,3 +598,10 @@ def test_real_server_stops_the_work_of_a_client_that_left_and_shuts_down_promptl
         server.should_exit = True
         thread.join(timeout=30)
     assert not thread.is_alive() and time.monotonic() - stopping < 10
+
+
+def test_a_nul_in_a_multipart_form_field_is_a_422(app: FastAPI) -> None:
+    answer = TestClient(app).post(
+        "/login", files={"username": (None, "PHI\x00x"), "password": (None, "x")}
+    )
+    assert answer.status_code == 422

@@ -173,6 +173,8 @@ class RequestGuard:
                 return
         content_type = headers.get("content-type", "").lower()
         is_form = content_type.startswith(_FORM_TYPE)
+        # the service takes no file uploads: a multipart form carries text fields only
+        is_multipart = content_type.startswith("multipart/form-data")
         is_json = content_type.startswith("application/json")
         received = 0
         tail = b""
@@ -193,6 +195,10 @@ class RequestGuard:
                             422, "a form field contains a control character (e.g. NUL)", loc="body"
                         )
                     tail = window[-2:]
+                elif is_multipart and _CONTROL_BYTES.search(chunk):
+                    raise RequestRefused(
+                        422, "a form field contains a control character (e.g. NUL)", loc="body"
+                    )
                 elif is_json:
                     window = tail + chunk
                     problem = _json_problem(window, final=not message.get("more_body", False))
