@@ -26,6 +26,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from imatinib_tdm.case import load_demo_case
@@ -52,7 +54,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
@@ -131,17 +133,14 @@ def _steal_ticks() -> int:
     return int(fields[8]) if len(fields) > 8 else 0
 
 
-def bench_interpret(
-    n_clients: int, per_client: int, *, workers: int = 1, compute_processes: int = 0
-) -> None:
-    """Run the load test and print the latency figures (ms)."""
-    workdir = Path(tempfile.mkdtemp(prefix="imatinib-bench-"))
-    url = f"sqlite:///{workdir / 'bench.sqlite3'}"
-    password = secrets.token_urlsafe(18)
-    database = Database.connect(url)
-    with database.transaction() as session:
-        create_first_admin(session, username="bench", password=password, full_name="Bench")
-    database.dispose()
+@contextmanager
+def running_service(
+    url: str, *, workers: int = 1, compute_processes: int = 0
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``run_server`` on ``url`` in a subprocess on a free loopback port, until the block ends.
+
+    Yields the process and its port once ``/api/health`` answers 200.
+    """
     port = _free_port()
     env = {
         **os.environ,
@@ -170,6 +169,32 @@ def bench_interpret(
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit("the service did not start")
             time.sleep(0.2)
+        yield server, port
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a shutdown that hangs is a finding, not a hang here
+            print("  (the service did not stop within 30 s of SIGTERM: killed)")
+            server.kill()
+            server.wait()
+
+
+def bench_interpret(
+    n_clients: int, per_client: int, *, workers: int = 1, compute_processes: int = 0
+) -> None:
+    """Run the load test and print the latency figures (ms)."""
+    workdir = Path(tempfile.mkdtemp(prefix="imatinib-bench-"))
+    url = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    password = secrets.token_urlsafe(18)
+    database = Database.connect(url)
+    with database.transaction() as session:
+        create_first_admin(session, username="bench", password=password, full_name="Bench")
+    database.dispose()
+    with running_service(url, workers=workers, compute_processes=compute_processes) as (
+        server,
+        port,
+    ):
         body = json.dumps({"case": load_demo_case("demo-001").model_dump(mode="json")}).encode()
         clients = [_Client(port, password) for _ in range(n_clients)]
         for client in 3 * clients:  # warm-up: imports, caches, first model load (each worker)
@@ -211,9 +236,6 @@ def bench_interpret(
         own_cpu = time.process_time() - own_cpu
         for client in clients:
             client.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     print(
         f"POST /api/interpret, demo-001 (1 sample), model {_DEFAULT_MODEL}, "
         f"{workers} server process(es), {compute_processes} compute process(es) each"
@@ -224,7 +246,7 @@ def bench_interpret(
     )
     print(
         f"  latency p50 {statistics.median(latencies):.0f} ms, p95 "
-        f"{_percentile(latencies, 95):.0f} ms, max {max(latencies):.0f} ms (target p95 < 200 ms)"
+        f"{percentile(latencies, 95):.0f} ms, max {max(latencies):.0f} ms (target p95 < 200 ms)"
     )
     print(
         f"  CPU per request: service {1000.0 * server_cpu / len(latencies):.1f} ms, "
