@@ -94,6 +94,10 @@ def _worker_main(connection: Connection, initargs: tuple[str, str | None, str | 
             job = connection.recv()
         except (EOFError, OSError):
             return  # the web process closed the pipe
+        except Exception as error:  # a job that does not unpickle: answer, do not die
+            unreadable = f"the job could not be read ({type(error).__name__})"
+            connection.send(("error", ComputeUnavailableError(unreadable)))
+            continue
         if job is None:
             return
         function, args = job
@@ -279,6 +283,8 @@ class ComputePool:
         # loop's add_reader would do without threads, but uvloop then makes the descriptor
         # non-blocking, and sending a case of more than a pipe buffer (64 kB) failed with
         # EAGAIN. A thread blocked in recv() ends when the process is killed (EOF).
+        if not worker.process.is_alive():  # died while idle (reaped here: waitpid)
+            raise _NotSent
         try:
             await loop.run_in_executor(self._threads, worker.connection.send, (function, args))
         except OSError:  # BrokenPipeError: the process is gone
@@ -311,7 +317,8 @@ class ComputePool:
                 new = _Worker(self._context, self._initargs)
                 new.wait_ready(_START_TIMEOUT_S)
             except Exception:
-                _log.exception("a replacement compute process failed to start")
+                if not self._closed:  # killed by close() while starting: nothing to report
+                    _log.exception("a replacement compute process failed to start")
                 return
             if loop is None or loop.is_closed():
                 new.kill()
@@ -370,12 +377,18 @@ async def run_capped(request: Any, function: Callable[..., Any], *args: Any) -> 
     On the thread pool an overrunning computation answers 503 on time but finishes in the
     background (a thread cannot be stopped); only compute processes are stopped for real.
     """
+    pool: ComputePool | None = request.app.state.compute_pool
+    if pool is not None:
+        return await pool.run(function, *args, disconnected=request.is_disconnected)
+    return await _in_thread(request, function, *args)
+
+
+async def _in_thread(request: Any, function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` on the thread pool within the time limit (the thread cannot be
+    stopped: over the limit the request answers 503 and the thread finishes unobserved)."""
     from starlette.concurrency import run_in_threadpool
 
-    pool: ComputePool | None = request.app.state.compute_pool
     disconnected: Disconnected = request.is_disconnected
-    if pool is not None:
-        return await pool.run(function, *args, disconnected=disconnected)
     if await disconnected():
         raise ClientGoneError("the client disconnected before the computation started")
     limit_s: float = request.app.state.settings.compute_time_limit_s
@@ -396,13 +409,8 @@ async def run_capped(request: Any, function: Callable[..., Any], *args: Any) -> 
 
 def compute_runner(request: Any) -> Callable[..., Any]:
     """For synchronous routes (run on a worker thread): ``run(function, *args)`` that computes
-    in the compute pool (time limit, client watch) when the app has one, else right here."""
-    pool: ComputePool | None = request.app.state.compute_pool
-    if pool is None:
-        return lambda function, *args: function(*args)
+    as :func:`run_capped` does (compute pool, or another thread), within the time limit and
+    watching the client, while the route's thread waits."""
     import anyio.from_thread
 
-    async def in_pool(function: Callable[..., Any], *args: Any) -> Any:
-        return await pool.run(function, *args, disconnected=request.is_disconnected)
-
-    return lambda function, *args: anyio.from_thread.run(in_pool, function, *args)
+    return lambda function, *args: anyio.from_thread.run(run_capped, request, function, *args)
