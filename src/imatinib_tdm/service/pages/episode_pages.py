@@ -14,10 +14,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from imatinib_tdm.case import parse_case
 from imatinib_tdm.errors import CaseError, NotFoundError, PermissionDeniedError, TdmError
 from imatinib_tdm.service.compute import resolve_model, what_if
+from imatinib_tdm.service.compute_pool import compute_runner
 from imatinib_tdm.service.encoding import to_jsonable
 from imatinib_tdm.service.errors import status_for
 from imatinib_tdm.service.pages.episode_form import (
@@ -308,7 +310,11 @@ def _episode_page(
     settings = _settings(request)
     try:
         view = load_episode_view(
-            get_database(request), user, episode_id, default_model_id=settings.default_model_id
+            get_database(request),
+            user,
+            episode_id,
+            default_model_id=settings.default_model_id,
+            run=compute_runner(request),
         )
         figure = None
         if view.interpretation is not None and view.model is not None:
@@ -397,17 +403,21 @@ async def interpret_submit(request: Request, episode_id: RecordId, user: Editor)
     form = await request.form()
     model_id = form.get("model")
     try:
-        interpret_episode(
+        # on a worker thread, computing in the compute pool: never on the event loop
+        await run_in_threadpool(
+            interpret_episode,
             get_database(request),
             user,
             episode_id,
             model_id=model_id if isinstance(model_id, str) and model_id else None,
             default_model_id=_settings(request).default_model_id,
+            run=compute_runner(request),
         )
     except (NotFoundError, PermissionDeniedError):
         raise
     except _PAGE_FAILURES as error:  # cannot be interpreted: say why on the page
-        return _episode_page(
+        return await run_in_threadpool(
+            _episode_page,
             request,
             episode_id,
             user,
@@ -427,18 +437,27 @@ async def issue_report_submit(
     form = await request.form()
     reason = form.get("reason")
     try:
-        issue_episode_report(
+        # the recomputation and the PDF (WeasyPrint, ~0.9 s) in the compute pool, waited for
+        # on a worker thread: never on the event loop
+        await run_in_threadpool(
+            issue_episode_report,
             get_database(request),
             user,
             episode_id,
             reason=reason.strip() if isinstance(reason, str) and reason.strip() else None,
             default_model_id=_settings(request).default_model_id,
+            run=compute_runner(request),
         )
     except ENGINE_FAILURES as error:
         if isinstance(error, TdmError):
             raise  # explains itself on the error page, with its status
-        return _episode_page(
-            request, episode_id, user, interpret_error=failure_message(error), status_code=422
+        return await run_in_threadpool(
+            _episode_page,
+            request,
+            episode_id,
+            user,
+            interpret_error=failure_message(error),
+            status_code=422,
         )
     return RedirectResponse(f"/episodes/{episode_id}", status_code=303)
 
@@ -449,7 +468,11 @@ def report_preview(request: Request, episode_id: RecordId, user: CurrentUser) ->
     settings = _settings(request)
     try:
         view = load_episode_view(
-            get_database(request), user, episode_id, default_model_id=settings.default_model_id
+            get_database(request),
+            user,
+            episode_id,
+            default_model_id=settings.default_model_id,
+            run=compute_runner(request),
         )
         if view.interpretation is None or view.model is None or view.interpretation_case is None:
             raise CaseError("interpret the episode before previewing its report", field="episode")
@@ -486,7 +509,8 @@ def what_if_page(
     table = advice = notice = error = None
     try:
         case = episode_case(episode)
-        recommendation, _ = what_if(case, resolve_model(chosen, settings.default_model_id))
+        run = compute_runner(request)
+        recommendation, _ = run(what_if, case, resolve_model(chosen, settings.default_model_id))
         table = to_jsonable(recommendation.advice.table.to_dict())
         advice = to_jsonable(recommendation.advice.to_dict())
         notice = recommendation.estimate.notice
