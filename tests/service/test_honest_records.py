@@ -73,6 +73,29 @@ def test_imported_reports_show_as_not_validated_here(
     exported = pharmacologist.get(f"/api/patients/{copy_id}/export").json()
     provenance = exported["episodes"][0]["reports"][0]["imported_from"]
     assert "by pharmacologist" in provenance and provenance.endswith("not validated here")
+    (report,) = pharmacologist.get(f"/api/episodes/{episode_id}/reports").json()
+    assert report["validated_here"] is False and report["validator_name"] is None
+    assert report["validation"].startswith("Imported, not validated here")
+    assert report["imported_from"] == provenance
+    html = pharmacologist.get(report["html_url"])
+    assert html.status_code == 200
+    assert "sandbox" in html.headers["content-security-policy"]
+
+
+def test_reports_issued_here_are_validated_here_and_sandboxed(
+    client_as: Callable[[str], TestClient], patient_with_episode: tuple[int, int]
+) -> None:
+    patient_id, episode_id = patient_with_episode
+    pharmacologist = client_as("pharmacologist")
+    base = f"/api/patients/{patient_id}/episodes/{episode_id}"
+    assert pharmacologist.post(f"{base}/interpretations", json={}).status_code == 201
+    issued = pharmacologist.post(f"/api/episodes/{episode_id}/reports", json={})
+    assert issued.status_code == 201, issued.text
+    report = issued.json()
+    assert report["validated_here"] is True and report["imported_from"] is None
+    assert report["validator_name"] == report["validation"] == "Dr. Paul Pharmacologist"
+    policy = pharmacologist.get(report["html_url"]).headers["content-security-policy"]
+    assert "sandbox" in policy and "default-src 'none'" in policy
 
 
 def test_look_alike_mrns_and_invisible_characters(

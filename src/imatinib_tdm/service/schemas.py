@@ -254,7 +254,18 @@ class ReportOut(_Out):
     episode_id: int
     version: int
     supersedes_id: int | None
-    validator_name: str
+    validated_here: bool = Field(
+        description="issued and validated by a user of this service; false for an imported report"
+    )
+    validator_name: str | None = Field(
+        description="the validating user of this service; null for an imported report (see "
+        "imported_from)"
+    )
+    validation: str = Field(description="who validated the report, as the pages show it")
+    imported_from: str | None = Field(
+        description="provenance of an imported report (where, when, by whom it was imported, and "
+        "who validated it elsewhere according to the file); null for a report issued here"
+    )
     issued_at: datetime | None
     html_url: str
     pdf_url: str

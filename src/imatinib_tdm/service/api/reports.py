@@ -30,6 +30,13 @@ from imatinib_tdm.store import (
 
 router = APIRouter(tags=["reports"], dependencies=[Depends(verify_csrf)])
 
+REPORT_CSP = (
+    "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
+    "form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+"""Content-Security-Policy of a stored report's HTML: no script, form, frame or plug-in runs,
+nothing is fetched (the reports are self-contained: inline SVG, styles, data: images)."""
+
 
 def report_out(report: Any) -> ReportOut:
     """Metadata of a stored report, with the URLs of its documents."""
@@ -38,7 +45,10 @@ def report_out(report: Any) -> ReportOut:
         episode_id=report.episode_id,
         version=report.version,
         supersedes_id=report.supersedes_id,
-        validator_name=report.validator_name,
+        validated_here=not report.is_imported,
+        validator_name=None if report.is_imported else report.validator_name,
+        validation=report.validation_text,
+        imported_from=report.imported_from,
         issued_at=report.issued_at,
         html_url=f"/api/reports/{report.id}/html",
         pdf_url=f"/api/reports/{report.id}/pdf",
@@ -114,9 +124,10 @@ def _download(request: Request, report_id: int, user: SessionUser, kind: str) ->
     responses={**ENTITY_READ, 200: {"content": {"text/html": {}}}},
 )
 def report_html(request: Request, report_id: RecordId, user: CurrentUser) -> HTMLResponse:
-    """The issued report as HTML (exactly as stored)."""
+    """The issued report as HTML (exactly as stored), in a sandbox: an imported report's HTML
+    came from elsewhere, and even a report made here needs no script, form or plug-in."""
     report = _download(request, report_id, user, "html")
-    return HTMLResponse(report.html)
+    return HTMLResponse(report.html, headers={"Content-Security-Policy": REPORT_CSP})
 
 
 @router.get(
