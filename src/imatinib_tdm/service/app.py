@@ -145,6 +145,7 @@ async def _compute_pool_lifespan(app: FastAPI) -> AsyncIterator[None]:
         model_prior_path=settings.model_prior_path,
         time_limit_s=settings.compute_time_limit_s,
         queue_limit_s=settings.compute_queue_limit_s,
+        large_processes=settings.compute_large_processes,
     )
     pool.start()
     app.state.compute_pool = pool

@@ -33,6 +33,7 @@ from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
 
 from imatinib_tdm.errors import TdmError
+from imatinib_tdm.service.workload import is_large_job
 
 __all__ = [
     "ClientGoneError",
@@ -50,6 +51,10 @@ _log = logging.getLogger(__name__)
 # priority for the compute processes lets it run as soon as it has work (Linux CFS weights
 # nice 0 about 3x nice 5); the compute processes still take every cycle it leaves.
 _COMPUTE_NICENESS = 5
+# Large computations (service.workload: thousands of dose entries, many samples) run in a lane of
+# their own at a much lower priority (nice 15 weighs about a tenth of nice 5): they use the
+# cores the others leave, so a few of them cannot make clinicians' usual interpretations wait.
+_LARGE_NICENESS = 15
 # How often a waiting request looks whether its client is still connected.
 _POLL_S = 0.2
 _START_TIMEOUT_S = 180.0
@@ -68,7 +73,10 @@ class ClientGoneError(ComputeUnavailableError):
 
 
 def _start_worker(
-    default_model_id: str, triage_model_path: str | None, model_prior_path: str | None
+    default_model_id: str,
+    triage_model_path: str | None,
+    model_prior_path: str | None,
+    niceness: int = _COMPUTE_NICENESS,
 ) -> None:
     """Initialisation of each compute process: the app's triage model and model prior, then the
     process readied for requests (:func:`compute.settle_process`)."""
@@ -78,13 +86,16 @@ def _start_worker(
         settle_process,
     )
 
-    os.nice(_COMPUTE_NICENESS)
+    os.nice(niceness)
     configure_triage(triage_model_path)
     configure_model_prior(model_prior_path)
     settle_process(default_model_id)
 
 
-def _worker_main(connection: Connection, initargs: tuple[str, str | None, str | None]) -> None:
+_InitArgs = tuple[str, str | None, str | None, int]
+
+
+def _worker_main(connection: Connection, initargs: _InitArgs) -> None:
     """A compute process: initialise, say ready, then run ``(function, args)`` jobs one by one
     and send back ``("ok", result)`` or ``("error", exception)``."""
     _start_worker(*initargs)
@@ -120,7 +131,8 @@ class _NotSent(Exception):
 class _Worker:
     """One compute process and the web process's end of its pipe."""
 
-    def __init__(self, context: SpawnContext, initargs: tuple[str, str | None, str | None]):
+    def __init__(self, context: SpawnContext, initargs: _InitArgs, *, large: bool = False):
+        self.large = large
         ours, theirs = context.Pipe(duplex=True)
         self.process: SpawnProcess = context.Process(
             target=_worker_main, args=(theirs, initargs), daemon=True, name="imatinib-compute"
@@ -162,6 +174,9 @@ class ComputePool:
         process is killed and replaced (``Settings.compute_time_limit_s``).
     queue_limit_s : float
         Longest wait for a free process (``Settings.compute_queue_limit_s``).
+    large_processes : int
+        Processes of the lane for large computations (:mod:`imatinib_tdm.service.workload`),
+        at a lower priority; 0: large computations share the usual processes.
     """
 
     def __init__(
@@ -173,20 +188,25 @@ class ComputePool:
         model_prior_path: str | None = None,
         time_limit_s: float = 30.0,
         queue_limit_s: float = 30.0,
+        large_processes: int = 1,
     ):
         if processes < 1:
             raise ValueError(f"processes must be >= 1, got {processes!r}")
+        if large_processes < 0:
+            raise ValueError(f"large_processes must be >= 0, got {large_processes!r}")
         self._processes = processes
-        self._initargs = (default_model_id, triage_model_path, model_prior_path)
+        self._large_processes = large_processes
+        self._models = (default_model_id, triage_model_path, model_prior_path)
         self.time_limit_s = time_limit_s
         self.queue_limit_s = queue_limit_s
         # spawn, not fork: the web process has threads (forking those is unsafe)
         self._context = multiprocessing.get_context("spawn")
         self._workers: set[_Worker] = set()
         self._idle: asyncio.Queue[_Worker] | None = None
+        self._idle_large: asyncio.Queue[_Worker] | None = None
         # two per process: one sends a job while another waits for a result
         self._threads = ThreadPoolExecutor(
-            max_workers=2 * processes + 2, thread_name_prefix="compute-pipe"
+            max_workers=2 * (processes + large_processes) + 2, thread_name_prefix="compute-pipe"
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -201,21 +221,35 @@ class ComputePool:
 
         Call it from the event loop's thread (the app's lifespan does).
         """
-        workers = [_Worker(self._context, self._initargs) for _ in range(self._processes)]
+        workers = [self._new_worker(large=False) for _ in range(self._processes)]
+        workers += [self._new_worker(large=True) for _ in range(self._large_processes)]
         for worker in workers:  # they start in parallel; wait for each
             worker.wait_ready(_START_TIMEOUT_S)
         self._idle = asyncio.Queue()
+        self._idle_large = asyncio.Queue()
         for worker in workers:
             self._workers.add(worker)
-            self._idle.put_nowait(worker)
+            self._lane(worker.large).put_nowait(worker)
+
+    def _new_worker(self, *, large: bool) -> _Worker:
+        niceness = _LARGE_NICENESS if large else _COMPUTE_NICENESS
+        return _Worker(self._context, (*self._models, niceness), large=large)
+
+    def _lane(self, large: bool) -> asyncio.Queue[_Worker]:
+        """The idle processes of the lane for large (or usual) computations."""
+        queue = self._idle_large if large and self._large_processes else self._idle
+        assert queue is not None
+        return queue
 
     async def run(
         self,
         function: Callable[..., Any],
         *args: Any,
         disconnected: Disconnected | None = None,
+        large: bool = False,
     ) -> Any:
-        """Run ``function(*args)`` in a worker, within the time limit.
+        """Run ``function(*args)`` in a worker, within the time limit; with ``large``, in the
+        lane for large computations (one at a time per process of that lane, low priority).
 
         Raises
         ------
@@ -229,7 +263,7 @@ class ComputePool:
             raise ComputeUnavailableError("the compute processes are not running")
         self._loop = asyncio.get_running_loop()
         for attempt in range(2):
-            worker = await self._acquire(disconnected)
+            worker = await self._acquire(disconnected, large)
             try:
                 kind, value = await self._exchange(worker, function, args, disconnected)
             except _NotSent:
@@ -246,24 +280,29 @@ class ComputePool:
                 self._replace(worker)
                 raise
             break
-        self._idle.put_nowait(worker)
+        self._lane(worker.large).put_nowait(worker)
         if kind == "error":
             raise value
         return value
 
-    async def _acquire(self, disconnected: Disconnected | None) -> _Worker:
-        assert self._idle is not None
-        getting = asyncio.ensure_future(self._idle.get())
+    async def _acquire(self, disconnected: Disconnected | None, large: bool) -> _Worker:
+        lane = self._lane(large)
+        getting = asyncio.ensure_future(lane.get())
+        busy = (
+            "the compute processes for large cases"
+            if large and self._large_processes
+            else "every compute process"
+        )
         try:
             await _wait(
                 getting,
                 self.queue_limit_s,
                 disconnected,
-                f"every compute process stayed busy for {self.queue_limit_s:g} s; try again",
+                f"{busy} stayed busy for {self.queue_limit_s:g} s; try again",
             )
         except BaseException:
             if getting.done() and not getting.cancelled():
-                self._idle.put_nowait(getting.result())  # got one just now: give it back
+                lane.put_nowait(getting.result())  # got one just now: give it back
             else:
                 getting.cancel()
             raise
@@ -314,7 +353,7 @@ class ComputePool:
 
         def start_one() -> None:
             try:
-                new = _Worker(self._context, self._initargs)
+                new = self._new_worker(large=worker.large)
                 new.wait_ready(_START_TIMEOUT_S)
             except Exception:
                 if not self._closed:  # killed by close() while starting: nothing to report
@@ -332,7 +371,7 @@ class ComputePool:
             worker.kill()
             return
         self._workers.add(worker)
-        self._idle.put_nowait(worker)
+        self._lane(worker.large).put_nowait(worker)
 
     def close(self) -> None:
         """Stop the workers now: busy ones are killed (their requests get 503), never waited
@@ -379,7 +418,8 @@ async def run_capped(request: Any, function: Callable[..., Any], *args: Any) -> 
     """
     pool: ComputePool | None = request.app.state.compute_pool
     if pool is not None:
-        return await pool.run(function, *args, disconnected=request.is_disconnected)
+        large = is_large_job(args)
+        return await pool.run(function, *args, disconnected=request.is_disconnected, large=large)
     return await _in_thread(request, function, *args)
 
 

@@ -124,6 +124,14 @@ class Settings(BaseModel):
         description="worker processes that run POST /api/interpret (about one per core); 0 runs "
         "it in the web process. Env IMATINIB_TDM_COMPUTE_PROCESSES; serve --compute-processes",
     )
+    compute_large_processes: int = Field(
+        default=1,
+        ge=0,
+        le=64,
+        description="with compute processes: further processes, at a lower priority, for large "
+        "computations only (service.workload: many dose entries or samples), so that a few large "
+        "cases cannot occupy every compute process; 0 lets them share the usual processes",
+    )
     max_body_bytes: int = Field(
         default=2_000_000,
         ge=1_000,
