@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import text
@@ -141,3 +145,14 @@ def test_blocklist_is_package_data_with_its_source() -> None:
     assert len(words) >= 300
     assert {"password", "qwerty", "iloveyou", "123456"} <= words
     assert all(word == word.lower() and word.strip() == word and word for word in words)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="nice per thread is Linux's")
+def test_login_password_checks_run_at_a_lower_priority() -> None:
+    """A login flood's argon2 checks yield the CPU to clinicians' requests (the checks run on a
+    thread of their own, PASSWORD_CHECK_NICENESS lower)."""
+    from imatinib_tdm.store._password_checks import PASSWORD_CHECK_NICENESS, password_check_niceness
+
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert password_check_niceness() == min(19, own + PASSWORD_CHECK_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own  # ours unchanged

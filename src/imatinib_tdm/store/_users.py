@@ -46,6 +46,7 @@ from imatinib_tdm.errors import CaseError, ConflictError, PermissionDeniedError
 from imatinib_tdm.store._audit import AuditAction, record_event
 from imatinib_tdm.store._checks import check_actor, fetch, require_text
 from imatinib_tdm.store._models import NAME_LENGTH, USERNAME_LENGTH, AuditEvent, User
+from imatinib_tdm.store._password_checks import run_password_check
 from imatinib_tdm.store._passwords import (
     check_password_policy,
     dummy_hash,
@@ -797,7 +798,7 @@ def attempt_login(
             )
         if isinstance(begun, LoginAttempt):
             return begun
-        reason, new_hash = _check_password(begun, password)
+        reason, new_hash = run_password_check(_check_password, begun, password)
     finally:
         _HASH_SLOTS.release()
     with database.transaction() as session:
