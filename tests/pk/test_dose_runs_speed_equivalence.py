@@ -128,7 +128,11 @@ def test_map_and_posterior_match_superposition(demo_problem: MapProblem) -> None
     np.testing.assert_allclose(new_map.ofv, old_map.ofv, rtol=1e-9)
     new_post = sample_posterior(demo_problem, new_map, n_draws=1000, n_proposals=4000, seed=11)
     old_post = sample_posterior(old, old_map, n_draws=1000, n_proposals=4000, seed=11)
-    np.testing.assert_allclose(new_post.draws, old_post.draws, rtol=1e-6, atol=1e-8)
+    # The draws are the MAP plus scaled proposals, so they inherit the MAP's differences (up to
+    # 1e-6 relative, ~1e-8 absolute for etas of order 0.5): near eta = 0 a relative bound alone
+    # fails (numpy 2.4 / scipy 1.17: 2e-8 absolute on draws of 0.004), hence the absolute 1e-7
+    # (in eta units, 1e-7 is a relative change of a parameter of 1e-7)
+    np.testing.assert_allclose(new_post.draws, old_post.draws, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(
         new_post.effective_sample_size, old_post.effective_sample_size, rtol=1e-6
     )

@@ -44,9 +44,8 @@ def test_sqlite_held_locked_by_another_connection_is_reported_quickly(tmp_path: 
         database.dispose()
 
 
-def test_postgres_read_only_is_reported(database: Database) -> None:
-    if database.engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only")
+def test_postgres_read_only_is_reported(_postgres_database: Database) -> None:
+    database = _postgres_database  # PostgreSQL only: SQLite's read-only case is the lock test
     url = database.engine.url.update_query_dict({"options": "-c default_transaction_read_only=on"})
     read_only = Database(make_engine(url))
     try:
