@@ -166,3 +166,33 @@ def test_plotly_bundle_is_served_locally(anonymous: TestClient) -> None:
     assert bundle.status_code == 200 and len(bundle.content) > 1_000_000
     assert anonymous.get("/static/app.css").status_code == 200
     assert anonymous.get("/static/plots.js").status_code == 200
+
+
+def test_a_second_patient_with_the_same_names_and_birth_date_needs_a_confirmation(
+    client_as: Callable[[str], TestClient],
+) -> None:
+    clinician = client_as("clinician")
+    token = clinician.headers["X-CSRF-Token"]
+    form = {
+        "csrf_token": token,
+        "mrn": "TWIN-1",
+        "family_name": "Gemini",
+        "given_name": "Castor",
+        "birth_date": "1990-06-01",
+        "sex": "male",
+        "indication": "CML",
+    }
+    first = clinician.post("/patients/new", data=form, follow_redirects=False)
+    assert first.status_code == 303
+    first_id = int(first.headers["location"].rsplit("/", 1)[1])
+    # the same person typed again (case and order of the names differ): asked, not created
+    again = {**form, "mrn": "TWIN-2", "family_name": "CASTOR", "given_name": "gemini"}
+    asked = clinician.post("/patients/new", data=again, follow_redirects=False)
+    assert asked.status_code == 409
+    assert f'href="/patients/{first_id}"' in asked.text and 'name="confirm_similar"' in asked.text
+    assert clinician.get("/api/patients?search=TWIN-2").json()["total"] == 0
+    confirmed = clinician.post(
+        "/patients/new", data={**again, "confirm_similar": "yes"}, follow_redirects=False
+    )
+    assert confirmed.status_code == 303
+    assert clinician.get("/api/patients?search=TWIN-2").json()["total"] == 1

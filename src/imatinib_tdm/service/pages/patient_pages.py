@@ -28,6 +28,7 @@ from imatinib_tdm.store import (
     get_patient,
     list_episodes,
     list_patients,
+    patient_warnings,
     record_event,
 )
 
@@ -64,11 +65,23 @@ def new_patient_page(request: Request, user: Editor) -> Any:
     )
 
 
+_CONFIRM_SIMILAR = "confirm_similar"
+
+
+class _SimilarPatients(Exception):
+    """Other patients have the same names and birth date: the creation waits for a confirmation."""
+
+    def __init__(self, patient_ids: list[int]) -> None:
+        super().__init__("similar patients")
+        self.patient_ids = patient_ids
+
+
 @router.post("/patients/new", dependencies=[Depends(verify_csrf)])
 async def new_patient_submit(request: Request, user: Editor) -> Any:
     """Create the patient, or show the form again with the errors next to the fields."""
     form = await request.form()
     values = {k: str(form.get(k, "")).strip() for k in _PATIENT_FIELDS}
+    confirmed = form.get(_CONFIRM_SIMILAR) == "yes"
     try:
         with get_database(request).transaction() as session:
             patient = create_patient(
@@ -81,7 +94,19 @@ async def new_patient_submit(request: Request, user: Editor) -> Any:
                 sex=values["sex"] or "unknown",
                 indication=values["indication"] or "GIST",
             )
+            similar = [] if confirmed else patient_warnings(session, patient)
+            if similar:  # the same person entered twice? ask first (rolls the creation back)
+                raise _SimilarPatients(similar[0]["patient_ids"])
             patient_id = patient.id
+    except _SimilarPatients as similar_patients:
+        return render(
+            request,
+            "patient_form.html.j2",
+            status_code=409,
+            values=values,
+            errors={},
+            similar_ids=similar_patients.patient_ids,
+        )
     except TdmError as error:
         field = str(error.fields.get("field") or "")
         return render(
