@@ -3,9 +3,12 @@ logged-in test clients that send the CSRF header."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,8 @@ from fastapi.testclient import TestClient
 from imatinib_tdm.case import load_demo_case
 from imatinib_tdm.service import Settings, create_app
 from imatinib_tdm.store import create_first_admin, create_user, get_user_by_username
+
+POSTGRES_URL_ENV = "IMATINIB_TDM_TEST_POSTGRES_URL"
 
 # test accounts only: each run's database is a new temporary file
 PASSWORD = "test-only-password-" + secrets.token_hex(4)
@@ -28,6 +33,35 @@ def make_app(tmp_path: Path | None) -> FastAPI:
     app = create_app(Settings(database_url=url, secret_key=secrets.token_urlsafe(48)))
     add_accounts(app)
     return app
+
+
+@contextmanager
+def postgres_schema_url(prefix: str) -> Iterator[str]:
+    """The URL of a new, empty schema on the test PostgreSQL server (``IMATINIB_TDM_TEST_
+    POSTGRES_URL``), dropped afterwards. Unset: skipped with the reason, a failure in CI."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from imatinib_tdm.store import make_engine
+
+    server_url = os.environ.get(POSTGRES_URL_ENV, "").strip()
+    if not server_url:
+        if os.environ.get("CI"):
+            pytest.fail(f"{POSTGRES_URL_ENV} is not set: in CI the service runs on PostgreSQL too")
+        pytest.skip(f"PostgreSQL: set {POSTGRES_URL_ENV} (scripts/pg-test-server start)")
+    schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    admin = make_engine(server_url)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = make_url(server_url).update_query_dict({"options": f"-csearch_path={schema}"})
+        try:
+            yield url.render_as_string(hide_password=False)
+        finally:
+            with admin.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
 
 
 def add_accounts(app: FastAPI) -> None:

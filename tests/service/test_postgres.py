@@ -7,50 +7,29 @@ fails.
 
 from __future__ import annotations
 
-import os
 import secrets
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from imatinib_tdm.service import Settings, create_app
-from imatinib_tdm.store import list_events, make_engine
+from imatinib_tdm.store import list_events
 
-from .conftest import add_accounts, demo_case_json, log_in
+from .conftest import add_accounts, demo_case_json, log_in, postgres_schema_url
 
 POSTGRES_URL_ENV = "IMATINIB_TDM_TEST_POSTGRES_URL"
 
 
 @pytest.fixture
 def postgres_app() -> Iterator[FastAPI]:
-    server_url = os.environ.get(POSTGRES_URL_ENV, "").strip()
-    if not server_url:
-        if os.environ.get("CI"):
-            pytest.fail(f"{POSTGRES_URL_ENV} is not set: in CI the service runs on PostgreSQL too")
-        pytest.skip(f"PostgreSQL: set {POSTGRES_URL_ENV} (scripts/pg-test-server start)")
-    schema = f"svc_{uuid.uuid4().hex[:16]}"
-    admin = make_engine(server_url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(server_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    app = create_app(
-        Settings(
-            database_url=url.render_as_string(hide_password=False),
-            secret_key=secrets.token_urlsafe(48),
-        )
-    )
-    try:
-        add_accounts(app)
-        yield app
-    finally:
-        app.state.database.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema_url("svc") as url:
+        app = create_app(Settings(database_url=url, secret_key=secrets.token_urlsafe(48)))
+        try:
+            add_accounts(app)
+            yield app
+        finally:
+            app.state.database.dispose()
 
 
 def test_workflow_on_postgresql(postgres_app: FastAPI) -> None:

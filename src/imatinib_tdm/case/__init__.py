@@ -55,6 +55,7 @@ from imatinib_tdm.case._models import (
     Sample,
     SampleMatrix,
     Sex,
+    plain_text,
 )
 from imatinib_tdm.case._times import CaseTime
 
@@ -77,4 +78,5 @@ __all__ = [
     "load_case",
     "load_demo_case",
     "parse_case",
+    "plain_text",
 ]

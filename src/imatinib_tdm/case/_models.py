@@ -141,7 +141,10 @@ _Number = Annotated[float, BeforeValidator(_number)]
 _FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
-def _clean_text(value: str) -> str:
+def plain_text(value: str) -> str:
+    """``value`` unchanged, or ValueError when it holds a control character (other than tab and
+    line breaks) or a lone surrogate; the message gives the position and code point, never the
+    text (it may be patient data). A pydantic ``AfterValidator`` of every text field."""
     found = _FORBIDDEN_TEXT.search(value)
     if found is not None:
         code = ord(found.group())
@@ -155,9 +158,9 @@ def _clean_text(value: str) -> str:
 
 # Text of at most N characters without control characters or surrogates (explicit aliases, so
 # that mypy sees types)
-_Label = Annotated[str, Field(max_length=MAX_LABEL_CHARS), AfterValidator(_clean_text)]
-_Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS), AfterValidator(_clean_text)]
-_Notes = Annotated[str, Field(max_length=MAX_NOTES_CHARS), AfterValidator(_clean_text)]
+_Label = Annotated[str, Field(max_length=MAX_LABEL_CHARS), AfterValidator(plain_text)]
+_Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS), AfterValidator(plain_text)]
+_Notes = Annotated[str, Field(max_length=MAX_NOTES_CHARS), AfterValidator(plain_text)]
 
 
 def _unit(value: Any) -> ConcentrationUnit:

@@ -9,13 +9,17 @@ product's documented format, so its schema here is a plain JSON object.
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from imatinib_tdm.case import MAX_INTERVAL_H, MAX_SINGLE_ADMINISTRATION_MG, MIN_INTERVAL_H
+from imatinib_tdm.case import (
+    MAX_INTERVAL_H,
+    MAX_SINGLE_ADMINISTRATION_MG,
+    MIN_INTERVAL_H,
+    plain_text,
+)
 
 __all__ = [
     "MAX_ID",
@@ -52,23 +56,9 @@ _CASE_DESCRIPTION = (
 MAX_ID = 2**31 - 1
 """Largest record id or revision accepted in a request."""
 
-# NUL and other C0 controls (PostgreSQL refuses NUL in text) and lone surrogates (no UTF-8 for
-# them): refused in every text field of a request, with the position only, never the text.
-_FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-
-
-def _clean_text(value: str) -> str:
-    found = _FORBIDDEN_TEXT.search(value)
-    if found is not None:
-        code = ord(found.group())
-        kind = "a lone surrogate" if 0xD800 <= code <= 0xDFFF else "a control character"
-        raise ValueError(
-            f"contains {kind} (U+{code:04X} at position {found.start()}); use plain text"
-        )
-    return value
-
-
-Text = Annotated[str, AfterValidator(_clean_text)]
+# NUL (PostgreSQL refuses it in text) and other controls, and lone surrogates (no UTF-8 for
+# them): refused in every text field of a request, with the position only, never the text
+Text = Annotated[str, AfterValidator(plain_text)]
 """Request text without control characters (tab and line breaks allowed) or lone surrogates."""
 
 

@@ -89,6 +89,18 @@ def _settings(request: Request) -> Any:
     return request.app.state.settings
 
 
+def _episode_view(request: Request, user: Any, episode_id: int) -> Any:
+    """The episode and its recomputed interpretation (computed through the compute runner);
+    call it from a worker thread."""
+    return load_episode_view(
+        get_database(request),
+        user,
+        episode_id,
+        default_model_id=_settings(request).default_model_id,
+        run=compute_runner(request),
+    )
+
+
 _MORE_ROWS_BUTTON = "more_rows"
 # the revision the edit form was made from: ASCII digits only (str.isdigit accepts "²", and
 # int() of a 4,300-digit string raises), short enough for any real revision
@@ -309,13 +321,7 @@ def _episode_page(
 ) -> Any:
     settings = _settings(request)
     try:
-        view = load_episode_view(
-            get_database(request),
-            user,
-            episode_id,
-            default_model_id=settings.default_model_id,
-            run=compute_runner(request),
-        )
+        view = _episode_view(request, user, episode_id)
         figure = None
         if view.interpretation is not None and view.model is not None:
             assert view.interpretation_case is not None
@@ -465,15 +471,8 @@ async def issue_report_submit(
 @router.get("/episodes/{episode_id}/report/preview")
 def report_preview(request: Request, episode_id: RecordId, user: CurrentUser) -> HTMLResponse:
     """The report of the latest interpretation as a DRAFT (not stored, not valid for care)."""
-    settings = _settings(request)
     try:
-        view = load_episode_view(
-            get_database(request),
-            user,
-            episode_id,
-            default_model_id=settings.default_model_id,
-            run=compute_runner(request),
-        )
+        view = _episode_view(request, user, episode_id)
         if view.interpretation is None or view.model is None or view.interpretation_case is None:
             raise CaseError("interpret the episode before previewing its report", field="episode")
         html = render_report_html(
