@@ -99,22 +99,15 @@ def _prepare(url: str, password: str, clinicians: int, heavy: int) -> None:
             admin = create_first_admin(
                 session, username="chief", password=password, full_name="Chief"
             )
-            for index in range(clinicians):
+            accounts = [("clin", "clinician", i) for i in range(clinicians)]
+            accounts += [("view", "viewer", i) for i in range(heavy)]
+            for prefix, role, index in accounts:
                 create_user(
                     session,
-                    username=f"clin{index}",
+                    username=f"{prefix}{index}",
                     password=password,
-                    role="clinician",
-                    full_name=f"Clinician {index}",
-                    actor=admin,
-                )
-            for index in range(heavy):
-                create_user(
-                    session,
-                    username=f"view{index}",
-                    password=password,
-                    role="viewer",
-                    full_name=f"Viewer {index}",
+                    role=role,
+                    full_name=f"{role.title()} {index}",
                     actor=admin,
                 )
             seed_demo(session, actor=admin)
