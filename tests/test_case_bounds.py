@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import math
 import resource
-import time
 from pathlib import Path
 from typing import Any
 
@@ -154,17 +153,29 @@ def test_the_largest_accepted_case_is_validated_in_bounded_time() -> None:
             for i in range(0, MAX_DOSE_ENTRIES, MAX_DOSE_ENTRIES // MAX_SAMPLES)
         ],
     )
-    started = time.perf_counter()
     case = parse_case(data)
-    assert time.perf_counter() - started < 10.0
-    # the time origin is cached: converting every time is linear, not quadratic
-    started = time.perf_counter()
-    for dose in case.doses:
-        case.hours_since_first_dose(dose.time)
-    assert time.perf_counter() - started < 1.0
+    assert len(case.doses) == MAX_DOSE_ENTRIES
+    # the time origin is found once (a walk over every entry), not once per conversion, which
+    # made converting every time quadratic (5,000 entries: over 240 s); timings: bench/
+    walks = 0
+    finding = type(case)._raw_hours
+
+    def counted(self: Any, value: Any) -> float:
+        nonlocal walks
+        walks += 1
+        return finding(self, value)
+
+    fresh = parse_case(data)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(fresh), "_raw_hours", counted)
+        for dose in fresh.doses:
+            fresh.hours_since_first_dose(dose.time)
+    assert walks <= MAX_DOSE_ENTRIES  # at most one walk of the entries (none when cached)
 
 
-@pytest.mark.parametrize("bad", ["\ud800", "a\x00b", "\x07bell", "x\udfffy"])
+@pytest.mark.parametrize(
+    "bad", ["\ud800", "a\x00b", "\x07bell", "x\udfffy", "ab\u202ecd", "x\u2066y\u2069"]
+)
 @pytest.mark.parametrize(
     "path",
     [
@@ -211,15 +222,13 @@ def _bomb(levels: int = 9) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_yaml_alias_bomb_is_refused_quickly_with_little_memory(tmp_path: Path) -> None:
+def test_yaml_alias_bomb_is_refused_with_little_memory(tmp_path: Path) -> None:
     path = tmp_path / "bomb.yaml"
     path.write_text(_bomb(), encoding="utf-8")
     assert path.stat().st_size < 2000
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
-    with pytest.raises(CaseError, match="alias"):
+    with pytest.raises(CaseError, match="alias"):  # refused before anything is expanded
         load_case(path)
-    assert time.perf_counter() - started < 5.0
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
 
 

@@ -138,17 +138,29 @@ _Number = Annotated[float, BeforeValidator(_number)]
 # C0 control characters other than tab, line feed and carriage return, DEL, and the surrogate
 # code points: NUL breaks PostgreSQL text, a lone surrogate cannot be encoded as UTF-8 (it failed
 # at storage or at the JSON answer, with the value in the traceback).
-_FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# Also the bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): they
+# make a screen show text in another order than it is stored ("Trojan Source", CVE-2021-42574),
+# so a label or a co-medication could read as something else in a list. The marks LRM/RLM/ALM
+# that right-to-left text may need stay allowed.
+_FORBIDDEN_TEXT = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def plain_text(value: str) -> str:
     """``value`` unchanged, or ValueError when it holds a control character (other than tab and
-    line breaks) or a lone surrogate; the message gives the position and code point, never the
-    text (it may be patient data). A pydantic ``AfterValidator`` of every text field."""
+    line breaks), a lone surrogate or a bidirectional embedding, override or isolate; the
+    message gives the position and code point, never the text (it may be patient data). A
+    pydantic ``AfterValidator`` of every text field of a case and of a request."""
     found = _FORBIDDEN_TEXT.search(value)
     if found is not None:
         code = ord(found.group())
-        kind = "a lone surrogate" if 0xD800 <= code <= 0xDFFF else "a control character"
+        if 0xD800 <= code <= 0xDFFF:
+            kind = "a lone surrogate"
+        elif code >= 0x202A:
+            kind = "a bidirectional control (it changes the order the text is shown in)"
+        else:
+            kind = "a control character"
         # the position and code point only: never the text itself (it may be patient data)
         raise ValueError(
             f"contains {kind} (U+{code:04X} at position {found.start()}); use plain text"

@@ -126,8 +126,10 @@ def safe_validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
 
     The errors carry the invalid input and a context that may hold NaN, an exception, a lone
     surrogate or a whole request body; serialising those as they are made the 422 itself fail
-    (a 500). Kept: ``type``, ``loc`` and ``msg`` as safe text, a scalar ``input`` (short, finite;
-    objects and lists are left out) and ``ctx`` with safe values.
+    (a 500). Kept: ``type``, ``loc`` and ``msg`` as safe text, a number or boolean ``input``
+    (finite; text, objects and lists are left out: typed text may be patient data, and a refused
+    one may hold the very control or bidirectional character it was refused for) and ``ctx``
+    with safe values.
     """
     safe: list[dict[str, Any]] = []
     for error in errors:
@@ -141,7 +143,7 @@ def safe_validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
             ],
             "msg": _safe_text(str(error.get("msg", ""))),
         }
-        if "input" in error:
+        if "input" in error and not isinstance(error["input"], str):
             echoed = _safe_value(error["input"])
             if echoed is not None or error["input"] is None:
                 entry["input"] = echoed
