@@ -21,8 +21,10 @@ Rules kept by this package:
 
 Modules: ``_engine`` (URL, engine), ``_migrations`` (Alembic), ``_database`` (sessions),
 ``_models`` and ``_types`` (tables), ``_guards`` (append-only, read-only), ``_roles``,
-``_passwords``, ``_users``, ``_patients``, ``_episodes``, ``_interpretations``, ``_reports``,
-``_audit``, ``_exchange`` and ``_record_format`` (JSON export/import), ``_demo``. Import from
+``_passwords``, ``_password_checks`` (the low-priority thread of login checks), ``_users``,
+``_sessions`` (server-side sessions), ``_identifiers`` (MRN and name rules, look-alikes),
+``_patients``, ``_episodes``, ``_interpretations``, ``_reports``, ``_audit`` (with its hash
+chain), ``_exchange`` and ``_record_format`` (JSON export/import), ``_demo``. Import from
 this package. It imports ``case`` (and nothing from ``pk``, ``tdm``, ``report``, ``service``).
 """
 
