@@ -24,6 +24,7 @@ import ipaddress
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Request
@@ -60,6 +61,7 @@ __all__ = [
     "log_out",
     "require_role",
     "require_user",
+    "session_lifetime",
     "session_token",
     "username_key",
     "verify_csrf",
@@ -151,6 +153,11 @@ def session_token(request: Request) -> str | None:
     """The server-side session token carried by this request's cookie, if any."""
     token = request.session.get("sid")
     return token if isinstance(token, str) and token else None
+
+
+def session_lifetime(request: Request) -> timedelta:
+    """The lifetime of a new server-side session (``Settings.session_max_age_s``)."""
+    return timedelta(seconds=request.app.state.settings.session_max_age_s)
 
 
 def log_in(request: Request, token: str) -> str:

@@ -8,49 +8,39 @@ transaction that stores them (``store.prepare_password``), never while a write l
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from imatinib_tdm.service.accounts import change_password_and_rotate, create_account, reset_password
 from imatinib_tdm.service.api.responses import ENTITY_WRITE, READ, WRITE
 from imatinib_tdm.service.schemas import LoginRequest, LoginResponse, Text
 from imatinib_tdm.service.security import (
     Administrator,
     CurrentUser,
     RecordId,
-    SessionUser,
     acting_user,
     client_address,
     csrf_token,
     get_database,
     log_in,
     log_out,
+    session_lifetime,
     username_key,
     verify_csrf,
 )
 from imatinib_tdm.store import (
     User,
     attempt_login,
-    change_own_password,
-    create_user,
     deactivate_user,
-    get_user,
     list_users,
-    prepare_password,
     reactivate_user,
-    set_password,
     set_role,
-    start_session,
 )
 
 router = APIRouter(tags=["auth"])
-
-
-def session_lifetime(request: Request) -> timedelta:
-    """The lifetime of a new server-side session (``Settings.session_max_age_s``)."""
-    return timedelta(seconds=request.app.state.settings.session_max_age_s)
 
 
 @router.post(
@@ -193,32 +183,8 @@ def change_password(body: PasswordChange, request: Request, user: CurrentUser) -
     someone else's hands); the client gets a fresh session in the answer's cookie, and its new
     CSRF token in ``csrf_token``.
     """
-    token = change_own_password_and_rotate(request, user, body.current_password, body.new_password)
+    token = change_password_and_rotate(request, user, body.current_password, body.new_password)
     return {"status": "password changed", "csrf_token": token}
-
-
-def change_own_password_and_rotate(
-    request: Request, user: SessionUser, current_password: str, new_password: str
-) -> str:
-    """For the API and the account page: ``store.change_own_password`` (which revokes every
-    session of the account), then a new session for this client. Returns its CSRF token.
-
-    Raises what ``change_own_password`` raises (``CaseError`` naming ``current_password`` or
-    ``new_password``: 422).
-    """
-    database = get_database(request)
-    change_own_password(
-        database,
-        user.id,
-        current_password,
-        new_password,
-        source_address=client_address(request),
-    )
-    with database.transaction() as session:
-        _, token = start_session(
-            session, user=get_user(session, user.id), lifetime=session_lifetime(request)
-        )
-    return log_in(request, token)
 
 
 users = APIRouter(tags=["users"])
@@ -240,17 +206,15 @@ def get_users(request: Request, admin: Administrator) -> list[UserPublic]:
 )
 def post_user(body: UserCreate, request: Request, admin: Administrator) -> UserPublic:
     """Create an account (admins only); the password must pass the policy."""
-    prepared = prepare_password(body.password, username=body.username)  # slow: before the lock
-    with get_database(request).transaction() as session:
-        user = create_user(
-            session,
-            username=body.username,
-            password=prepared,
-            role=body.role,
-            full_name=body.full_name,
-            actor=acting_user(session, admin),
-        )
-        return user_public(user)
+    user = create_account(
+        get_database(request),
+        admin,
+        username=body.username,
+        full_name=body.full_name,
+        role=body.role,
+        password=body.password,
+    )
+    return user_public(user)
 
 
 @users.post(
@@ -274,12 +238,7 @@ def post_password(
     user_id: RecordId, body: PasswordReset, request: Request, admin: Administrator
 ) -> dict[str, str]:
     """Set a new password for an account (admins only); all its sessions end."""
-    database = get_database(request)
-    with database.read() as session:
-        username = get_user(session, user_id).username
-    prepared = prepare_password(body.password, username=username)  # slow: outside the lock
-    with database.transaction() as session:
-        set_password(session, user_id, prepared, actor=acting_user(session, admin))
+    reset_password(get_database(request), admin, user_id, body.password)
     return {"status": "password set"}
 
 

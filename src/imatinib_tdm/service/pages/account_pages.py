@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from imatinib_tdm.errors import TdmError
-from imatinib_tdm.service.api.auth import change_own_password_and_rotate
+from imatinib_tdm.service.accounts import change_password_and_rotate, create_account, reset_password
 from imatinib_tdm.service.errors import status_for
 from imatinib_tdm.service.pages.rendering import render
 from imatinib_tdm.service.security import (
@@ -28,13 +28,9 @@ from imatinib_tdm.service.security import (
 from imatinib_tdm.store import (
     MIN_PASSWORD_LENGTH,
     Role,
-    create_user,
     deactivate_user,
-    get_user,
     list_users,
-    prepare_password,
     reactivate_user,
-    set_password,
     set_role,
 )
 
@@ -82,7 +78,7 @@ def account_password(
         error = "repeat_password: the two new passwords differ"
     else:
         try:
-            change_own_password_and_rotate(request, user, current_password, new_password)
+            change_password_and_rotate(request, user, current_password, new_password)
         except TdmError as failure:
             error, status = str(failure), status_for(failure)
     if error is not None:
@@ -138,16 +134,14 @@ def users_create(
     """Create an account (admins only); the password must pass the policy."""
 
     def change() -> None:
-        prepared = prepare_password(password, username=username)  # slow: before the lock
-        with get_database(request).transaction() as session:
-            create_user(
-                session,
-                username=username,
-                password=prepared,
-                role=role,
-                full_name=full_name,
-                actor=acting_user(session, admin),
-            )
+        create_account(
+            get_database(request),
+            admin,
+            username=username,
+            full_name=full_name,
+            role=role,
+            password=password,
+        )
 
     return _after(request, "created", change)
 
@@ -178,12 +172,7 @@ def users_password(
     """Set a new password for an account (admins only); its sessions end."""
 
     def change() -> None:
-        database = get_database(request)
-        with database.read() as session:
-            username = get_user(session, user_id).username
-        prepared = prepare_password(password, username=username)
-        with database.transaction() as session:
-            set_password(session, user_id, prepared, actor=acting_user(session, admin))
+        reset_password(get_database(request), admin, user_id, password)
 
     return _after(request, "reset", change)
 

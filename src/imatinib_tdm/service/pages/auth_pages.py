@@ -7,13 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
-from imatinib_tdm.service.api.auth import session_lifetime
 from imatinib_tdm.service.pages.rendering import render
 from imatinib_tdm.service.security import (
     client_address,
     get_database,
     log_in,
     log_out,
+    session_lifetime,
     username_key,
     verify_csrf,
 )
