@@ -91,25 +91,26 @@ def test_bodies_over_the_limit_get_413_whatever_content_length_says(app: FastAPI
     assert form.status_code == 413
 
 
-def test_a_lying_content_length_does_not_pass_the_count() -> None:
+def _through_guard(
+    chunks: list[dict[str, Any]], headers: list[tuple[bytes, bytes]]
+) -> tuple[list[bytes], list[int], list[MutableMapping[str, Any]]]:
+    """Send ``chunks`` as a POST body through a RequestGuard (1,000-byte limit) in front of an
+    app that reads the whole body and answers 200: (the body chunks the app received, the total
+    it counted once it had read the whole body (empty if it never did), the messages sent to
+    the client)."""
+    seen: list[bytes] = []
     reached: list[int] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def inner(scope: Any, receive: Any, send: Any) -> None:
-        total = 0
         while True:
             message = await receive()
-            total += len(message.get("body", b""))
+            seen.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
-        reached.append(total)
+        reached.append(sum(len(chunk) for chunk in seen))
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
-
-    guard = RequestGuard(inner, max_body_bytes=1000)
-    sent: list[MutableMapping[str, Any]] = []
-    chunks = [{"type": "http.request", "body": b"x" * 600, "more_body": True}] * 3 + [
-        {"type": "http.request", "body": b"", "more_body": False}
-    ]
 
     async def receive() -> dict[str, Any]:
         return chunks.pop(0)
@@ -122,9 +123,18 @@ def test_a_lying_content_length_does_not_pass_the_count() -> None:
         "method": "POST",
         "path": "/api/interpret",
         "query_string": b"",
-        "headers": [(b"content-length", b"10"), (b"content-type", b"application/json")],
+        "headers": headers,
     }
-    asyncio.run(guard(scope, receive, send))
+    asyncio.run(RequestGuard(inner, max_body_bytes=1000)(scope, receive, send))
+    return seen, reached, sent
+
+
+def test_a_lying_content_length_does_not_pass_the_count() -> None:
+    chunks = [{"type": "http.request", "body": b"x" * 600, "more_body": True}] * 3 + [
+        {"type": "http.request", "body": b"", "more_body": False}
+    ]
+    headers = [(b"content-length", b"10"), (b"content-type", b"application/json")]
+    _, reached, sent = _through_guard(chunks, headers)
     assert reached == []  # the app never saw the whole body
     assert sent[0]["status"] == 413
 
@@ -493,37 +503,11 @@ def test_control_and_lone_surrogate_escapes_in_any_json_body_are_a_422(app: Fast
 
 
 def test_a_surrogate_pair_split_across_chunks_is_accepted() -> None:
-    seen: list[bytes] = []
-
-    async def inner(scope: Any, receive: Any, send: Any) -> None:
-        while True:
-            message = await receive()
-            seen.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
     chunks = [
         {"type": "http.request", "body": b'{"a": "\\ud83d', "more_body": True},
         {"type": "http.request", "body": b'\\ude00"}', "more_body": False},
     ]
-    sent: list[MutableMapping[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return chunks.pop(0)
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/api/x",
-        "query_string": b"",
-        "headers": [(b"content-type", b"application/json")],
-    }
-    asyncio.run(RequestGuard(inner, max_body_bytes=1000)(scope, receive, send))
+    seen, _, sent = _through_guard(chunks, [(b"content-type", b"application/json")])
     assert sent[0]["status"] == 200 and len(seen) == 2
 
 
