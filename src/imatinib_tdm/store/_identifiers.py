@@ -33,6 +33,7 @@ __all__ = [
     "BIDI_CONTROLS",
     "REFUSED_CATEGORIES",
     "clean_identifier",
+    "fold_for_search",
     "invisible_character",
     "mrn_key",
     "name_key",
@@ -118,12 +119,17 @@ def mrn_key(mrn: str) -> str:
     return " ".join(text.split())
 
 
+def fold_for_search(text: str) -> str:
+    """``text`` without accents and case: ``"Müller-Ößt"`` gives ``"muller-osst"``."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return stripped.casefold()
+
+
 def name_key(name: str) -> str:
     """A name without case, accents, spaces or punctuation: ``"Müller-Lüdenscheidt"`` and
     ``"muller ludenscheidt"`` give the same key."""
-    decomposed = unicodedata.normalize("NFKD", name)
-    letters = (char for char in decomposed if not unicodedata.combining(char))
-    return "".join(char for char in "".join(letters).casefold() if char.isalnum())
+    return "".join(char for char in fold_for_search(name) if char.isalnum())
 
 
 def _pair(family_name: str, given_name: str) -> frozenset[str]:

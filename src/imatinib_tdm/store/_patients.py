@@ -18,7 +18,6 @@ deliberate second records exist, and the person entering data decides.
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date, datetime
 from typing import Any
 
@@ -30,7 +29,12 @@ from imatinib_tdm.case import Indication, Sex
 from imatinib_tdm.errors import CaseError, ConflictError
 from imatinib_tdm.store._audit import AuditAction, record_event
 from imatinib_tdm.store._checks import check_actor, fetch
-from imatinib_tdm.store._identifiers import clean_identifier, mrn_key, similar_patients
+from imatinib_tdm.store._identifiers import (
+    clean_identifier,
+    fold_for_search,
+    mrn_key,
+    similar_patients,
+)
 from imatinib_tdm.store._models import MRN_LENGTH, NAME_LENGTH, Patient, User
 from imatinib_tdm.store._roles import can_edit
 from imatinib_tdm.store._types import utc_now
@@ -59,13 +63,6 @@ PATIENT_FIELDS = ("mrn", "family_name", "given_name", "birth_date", "sex", "indi
 # Data-entry guard, the same as the case file's age limit (``patient.age_years`` at most 120).
 MAX_AGE_YEARS = 120
 MAX_PAGE = 500
-
-
-def fold_for_search(text: str) -> str:
-    """``text`` without accents and case: ``"Müller-Ößt"`` gives ``"muller-osst"``."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return stripped.casefold()
 
 
 def search_text_of(patient: Patient) -> str:
